@@ -1,0 +1,63 @@
+"""optgrad: composable gradient transformations for JAX, with PyTorch-exact optimizers.
+
+An optimizer is a pair of pure functions, ``init(params) -> state`` and
+``update(updates, state, params=None, **extra_args) -> (updates, state)``; small primitives
+``chain`` into full optimizers. See the README for a tour.
+"""
+
+from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
+from importlib.metadata import version as _version
+
+from . import tree as tree
+from ._accumulation import TraceState as TraceState
+from ._accumulation import trace as trace
+from ._base import ArrayTree as ArrayTree
+from ._base import EmptyState as EmptyState
+from ._base import GradientTransformation as GradientTransformation
+from ._base import OptState as OptState
+from ._base import Params as Params
+from ._base import ScalarOrSchedule as ScalarOrSchedule
+from ._base import Schedule as Schedule
+from ._base import Updates as Updates
+from ._base import identity as identity
+from ._base import init_empty_state as init_empty_state
+from ._base import set_to_zero as set_to_zero
+from ._base import stateless as stateless
+from ._clipping import ClipByGlobalNormState as ClipByGlobalNormState
+from ._clipping import clip as clip
+from ._clipping import clip_by_block_rms as clip_by_block_rms
+from ._clipping import clip_by_global_norm as clip_by_global_norm
+from ._combine import chain as chain
+from ._combine import named_chain as named_chain
+from ._hyperparams import HyperparamsState as HyperparamsState
+from ._hyperparams import with_hyperparams as with_hyperparams
+from ._interop import to_optax as to_optax
+from ._optimizers._adagrad import ScaleByRssState as ScaleByRssState
+from ._optimizers._adagrad import adagrad as adagrad
+from ._optimizers._adagrad import scale_by_rss as scale_by_rss
+from ._optimizers._adam import ScaleByAdamState as ScaleByAdamState
+from ._optimizers._adam import ScaleByAmsgradState as ScaleByAmsgradState
+from ._optimizers._adam import adam as adam
+from ._optimizers._adam import adamw as adamw
+from ._optimizers._adam import amsgrad as amsgrad
+from ._optimizers._adam import nadam as nadam
+from ._optimizers._adam import scale_by_adam as scale_by_adam
+from ._optimizers._adam import scale_by_amsgrad as scale_by_amsgrad
+from ._optimizers._rmsprop import ScaleByRmsState as ScaleByRmsState
+from ._optimizers._rmsprop import ScaleByRStdDevState as ScaleByRStdDevState
+from ._optimizers._rmsprop import rmsprop as rmsprop
+from ._optimizers._rmsprop import scale_by_rms as scale_by_rms
+from ._optimizers._rmsprop import scale_by_stddev as scale_by_stddev
+from ._optimizers._sgd import sgd as sgd
+from ._scale import ScaleByScheduleState as ScaleByScheduleState
+from ._scale import scale as scale
+from ._scale import scale_by_learning_rate as scale_by_learning_rate
+from ._scale import scale_by_schedule as scale_by_schedule
+from ._update import apply_updates as apply_updates
+from ._weight_decay import AddDecayedWeightsState as AddDecayedWeightsState
+from ._weight_decay import add_decayed_weights as add_decayed_weights
+
+try:
+    __version__ = _version("optgrad")
+except _PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0+unknown"

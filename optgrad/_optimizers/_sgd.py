@@ -1,0 +1,66 @@
+"""Stochastic gradient descent, with momentum, Nesterov momentum and weight decay."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._accumulation import trace
+from .._base import GradientTransformation, ScalarOrSchedule
+from .._combine import chain
+from .._hyperparams import with_hyperparams
+from .._scale import scale_by_learning_rate
+from .._weight_decay import add_decayed_weights
+from ._common import check_hyperparams
+
+
+def sgd(
+    learning_rate: ScalarOrSchedule,
+    momentum: ScalarOrSchedule | None = None,
+    nesterov: bool = False,
+    accumulator_dtype: Any = None,
+    *,
+    weight_decay: ScalarOrSchedule = 0.0,
+    mask: Any = None,
+) -> GradientTransformation:
+    r"""Stochastic gradient descent, optionally with (Nesterov) momentum and weight decay.
+
+    .. math::
+        g_t \leftarrow g_t + \lambda \theta_{t-1}, \quad
+        b_t = \mu b_{t-1} + g_t, \quad
+        \theta_t = \theta_{t-1} - \eta_t \cdot
+        \begin{cases} g_t + \mu b_t & \text{nesterov} \\ b_t & \text{otherwise} \end{cases}
+
+    with :math:`\mu` = ``momentum`` (no buffer when ``None``) and :math:`\lambda` =
+    ``weight_decay``, folded into the gradient as L2 regularisation like
+    ``torch.optim.SGD(weight_decay=...)`` (``mask`` selects the leaves to decay). The learning
+    rate multiplies the whole velocity, as in PyTorch and Optax. Robbins & Monro (1951); Polyak
+    (1964); Sutskever et al., "On the importance of initialization and momentum" (2013).
+
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> tx = og.sgd(0.1, momentum=0.9)
+        >>> state = tx.init({"w": jnp.zeros(2)})
+        >>> tx.update({"w": jnp.ones(2)}, state)[0]["w"].tolist()
+        [-0.10000000149011612, -0.10000000149011612]
+    """
+    call = "optgrad.sgd"
+    if nesterov and momentum is None:
+        raise ValueError(
+            f"{call}(nesterov=True) needs momentum: Nesterov's method is a form of momentum. "
+            "Pass e.g. `optgrad.sgd(learning_rate, momentum=0.9, nesterov=True)`."
+        )
+    check_hyperparams(call, learning_rate=("lr", learning_rate), weight_decay=("nonneg", weight_decay))
+    if momentum is not None:
+        check_hyperparams(call, momentum=("nonneg", momentum))
+    hyperparams = {"learning_rate": learning_rate, "weight_decay": weight_decay}
+    if momentum is not None:
+        hyperparams["momentum"] = momentum
+
+    def build(learning_rate, weight_decay, momentum=None):
+        parts = [add_decayed_weights(weight_decay, mask)]
+        if momentum is not None:
+            parts.append(trace(momentum, nesterov, accumulator_dtype))
+        parts.append(scale_by_learning_rate(learning_rate))
+        return chain(*parts)
+
+    return with_hyperparams(build, **hyperparams)

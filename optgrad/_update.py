@@ -1,0 +1,47 @@
+"""Applying updates to parameters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from ._base import Params, Updates
+
+
+def _is_none(x: Any) -> bool:
+    return x is None
+
+
+def check_same_structure(call: str, expected: Any, got: Any, what: str = "updates") -> None:
+    """Raises a ``ValueError`` that shows both tree structures when they differ."""
+    expected_def = jax.tree.structure(expected, is_leaf=_is_none)
+    got_def = jax.tree.structure(got, is_leaf=_is_none)
+    if expected_def != got_def:
+        raise ValueError(
+            f"{call}: the {what} must have the same tree structure as the params.\n"
+            f"  expected (params): {expected_def}\n  got ({what}):      {got_def}"
+        )
+
+
+def apply_updates(params: Params, updates: Updates) -> Params:
+    """``params + updates`` leaf by leaf, each result cast back to its parameter's dtype.
+
+    The sum is taken in the promoted dtype (a bf16 parameter plus a float32 update adds in
+    float32 and rounds once). ``None`` leaves in ``params`` stay ``None``.
+
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> og.apply_updates({"w": jnp.ones(2, jnp.bfloat16)}, {"w": jnp.full(2, 0.5)})["w"].dtype
+        dtype(bfloat16)
+    """
+    check_same_structure("optgrad.apply_updates", params, updates)
+
+    def add(p, u):
+        if p is None:
+            return None
+        p = jnp.asarray(p)
+        return jnp.asarray(p + u).astype(p.dtype)
+
+    return jax.tree.map(add, params, updates, is_leaf=_is_none)
