@@ -8,6 +8,8 @@ An optimizer is a pair of pure functions, ``init(params) -> state`` and
 from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
 from importlib.metadata import version as _version
 
+from . import schedules as schedules
+# TEMP from . import torch as torch
 from . import tree as tree
 from ._accumulation import TraceState as TraceState
 from ._accumulation import trace as trace
@@ -56,6 +58,15 @@ from ._scale import scale_by_schedule as scale_by_schedule
 from ._update import apply_updates as apply_updates
 from ._weight_decay import AddDecayedWeightsState as AddDecayedWeightsState
 from ._weight_decay import add_decayed_weights as add_decayed_weights
+from .schedules import constant_schedule as constant_schedule
+from .schedules import cosine_decay_schedule as cosine_decay_schedule
+from .schedules import exponential_decay as exponential_decay
+from .schedules import inverse_time_decay as inverse_time_decay
+from .schedules import join_schedules as join_schedules
+from .schedules import linear_schedule as linear_schedule
+from .schedules import piecewise_constant_schedule as piecewise_constant_schedule
+from .schedules import polynomial_schedule as polynomial_schedule
+from .schedules import warmup_cosine_decay_schedule as warmup_cosine_decay_schedule
 
 try:
     __version__ = _version("optgrad")
