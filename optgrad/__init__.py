@@ -9,7 +9,7 @@ from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
 from importlib.metadata import version as _version
 
 from . import schedules as schedules
-# TEMP from . import torch as torch
+from . import torch as torch
 from . import tree as tree
 from ._accumulation import TraceState as TraceState
 from ._accumulation import trace as trace

@@ -54,6 +54,7 @@ class EmptyState(NamedTuple):
 
 
 def init_empty_state(params: Params) -> EmptyState:
+    """The ``init`` of a stateless transformation: ignores ``params``, returns ``EmptyState()``."""
     del params
     return EmptyState()
 

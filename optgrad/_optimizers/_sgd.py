@@ -19,7 +19,7 @@ def sgd(
     nesterov: bool = False,
     accumulator_dtype: Any = None,
     *,
-    weight_decay: ScalarOrSchedule = 0.0,
+    weight_decay: ScalarOrSchedule | None = None,
     mask: Any = None,
 ) -> GradientTransformation:
     r"""Stochastic gradient descent, optionally with (Nesterov) momentum and weight decay.
@@ -32,7 +32,9 @@ def sgd(
 
     with :math:`\mu` = ``momentum`` (no buffer when ``None``) and :math:`\lambda` =
     ``weight_decay``, folded into the gradient as L2 regularisation like
-    ``torch.optim.SGD(weight_decay=...)`` (``mask`` selects the leaves to decay). The learning
+    ``torch.optim.SGD(weight_decay=...)`` (``mask`` selects the leaves to decay). With the
+    default ``weight_decay=None`` there is no decay stage and ``update`` needs no params, as in
+    Optax; pass a number (``0.0`` included) to hold it in the state and change it later. The learning
     rate multiplies the whole velocity, as in PyTorch and Optax. Robbins & Monro (1951); Polyak
     (1964); Sutskever et al., "On the importance of initialization and momentum" (2013).
 
@@ -49,15 +51,19 @@ def sgd(
             f"{call}(nesterov=True) needs momentum: Nesterov's method is a form of momentum. "
             "Pass e.g. `optgrad.sgd(learning_rate, momentum=0.9, nesterov=True)`."
         )
-    check_hyperparams(call, learning_rate=("lr", learning_rate), weight_decay=("nonneg", weight_decay))
+    check_hyperparams(call, learning_rate=("lr", learning_rate))
+    hyperparams = {"learning_rate": learning_rate}
     if momentum is not None:
         check_hyperparams(call, momentum=("nonneg", momentum))
-    hyperparams = {"learning_rate": learning_rate, "weight_decay": weight_decay}
-    if momentum is not None:
         hyperparams["momentum"] = momentum
+    if weight_decay is not None:
+        check_hyperparams(call, weight_decay=("nonneg", weight_decay))
+        hyperparams["weight_decay"] = weight_decay
+    elif mask is not None:
+        raise ValueError(f"{call}(mask=...) selects leaves for weight decay: pass weight_decay too")
 
-    def build(learning_rate, weight_decay, momentum=None):
-        parts = [add_decayed_weights(weight_decay, mask)]
+    def build(learning_rate, momentum=None, weight_decay=None):
+        parts = [] if weight_decay is None else [add_decayed_weights(weight_decay, mask)]
         if momentum is not None:
             parts.append(trace(momentum, nesterov, accumulator_dtype))
         parts.append(scale_by_learning_rate(learning_rate))
