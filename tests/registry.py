@@ -67,7 +67,7 @@ def _rows() -> list[Row]:
             rosenbrock_lr=0.02,
         ),
     ]
-    rows += []  # TEMP _torch_rows()
+    rows += _torch_rows()
     return rows
 
 
@@ -84,9 +84,15 @@ def _torch_rows() -> list[Row]:
             "torch.Adam_amsgrad",
             lambda lr: torch_ns.Adam(lr, amsgrad=True, weight_decay=1e-6),
             0.05,
+            rosenbrock_lr=0.5,
+            rosenbrock_steps=6000,
+        ),
+        Row(
+            "torch.AdamW",
+            lambda lr: torch_ns.AdamW(lr, weight_decay=1e-5),
+            0.05,
             rosenbrock_lr=0.02,
         ),
-        Row("torch.AdamW", lambda lr: torch_ns.AdamW(lr, weight_decay=1e-5), 0.05, rosenbrock_lr=0.02),
         Row(
             "torch.RMSprop",
             lambda lr: torch_ns.RMSprop(lr, momentum=0.5, centered=True),
@@ -98,7 +104,6 @@ def _torch_rows() -> list[Row]:
             "torch.Adagrad",
             lambda lr: torch_ns.Adagrad(lr, lr_decay=1e-4),
             0.5,
-            rosenbrock_lr=0.1,
             rosenbrock_steps=6000,
         ),
     ]

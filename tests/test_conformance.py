@@ -26,7 +26,9 @@ def _params(dtype=jnp.float32):
 def _quadratic():
     params = _params()
     curvature = jax.tree.map(lambda x: jnp.linspace(0.5, 2.0, x.size).reshape(x.shape), params)
-    target = jax.tree.map(lambda x: jnp.cos(jnp.arange(x.size, dtype=x.dtype)).reshape(x.shape), params)
+    target = jax.tree.map(
+        lambda x: jnp.cos(jnp.arange(x.size, dtype=x.dtype)).reshape(x.shape), params
+    )
 
     def loss(p):
         terms = jax.tree.map(lambda x, h, t: 0.5 * jnp.sum(h * (x - t) ** 2), p, curvature, target)
@@ -126,7 +128,9 @@ def test_state_structure_shapes_and_dtypes_are_stable(row: Row):
     state = tx.init(params)
     before = jax.tree.map(lambda x: (jnp.shape(x), jnp.result_type(x)), state)
     step = jax.jit(lambda p, s: tx.update(jax.grad(loss)(p), s, p)[1])
-    after = jax.tree.map(lambda x: (jnp.shape(x), jnp.result_type(x)), step(params, step(params, state)))
+    after = jax.tree.map(
+        lambda x: (jnp.shape(x), jnp.result_type(x)), step(params, step(params, state))
+    )
     assert jax.tree.structure(state) == jax.tree.structure(step(params, state))
     assert before == after
 
@@ -155,7 +159,11 @@ def test_a_constant_schedule_equals_the_float(row: Row):
     params, loss = _quadratic()
     with_float, _ = _run(row.make(row.lr), loss, params, 20)
     with_schedule, _ = _run(row.make(og.constant_schedule(row.lr)), loss, params, 20)
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7), with_float, with_schedule)
+    jax.tree.map(
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7),
+        with_float,
+        with_schedule,
+    )
 
 
 @ROWS

@@ -161,7 +161,9 @@ def scale_by_amsgrad(
             nu_max = jax.tree.map(jnp.maximum, state.nu_max, nu)
             denom_nu = jax.tree.map(lambda v: v * c2, nu_max)
         else:
-            nu_max = jax.tree.map(lambda vm, v: jnp.maximum(vm, v * c2), state.nu_max, nu)
+            nu_max = jax.tree.map(
+                lambda vm, v: jnp.maximum(vm, v * c2).astype(vm.dtype), state.nu_max, nu
+            )
             denom_nu = nu_max
         updates = jax.tree.map(
             lambda g, m, v: (m * c1 / (jnp.sqrt(v + e_root) + e)).astype(g.dtype),

@@ -96,7 +96,9 @@ def scale_by_stddev(
         u_t = g_t / \big(\sqrt{v_t - m_t^2} + \epsilon\big)
 
     (``eps`` inside the root when ``eps_in_sqrt``; moments bias-corrected when
-    ``bias_correction``). Graves, "Generating Sequences With Recurrent Neural Networks" (2013).
+    ``bias_correction``). The variance :math:`v_t - m_t^2` is clamped at 0, so that rounding
+    never makes its root NaN (Optax does not clamp). Graves, "Generating Sequences With
+    Recurrent Neural Networks" (2013).
     """
     _check_rms("optgrad.scale_by_stddev", decay, eps, initial_scale)
     correct = bias_correction
@@ -113,12 +115,14 @@ def scale_by_stddev(
         nu = jax.tree.map(
             lambda g, v: (rho * v + (1.0 - rho) * abs_sq(g)).astype(v.dtype), updates, state.nu
         )
-        updates = jax.tree.map(
-            lambda g, m, v: (g / _denominator(v * c - abs_sq(m * c), e, eps_in_sqrt)).astype(g.dtype),
-            updates,
-            mu,
-            nu,
-        )
+
+        def scaled(g, m, v):
+            # v - m^2 >= 0 in exact arithmetic, but rounding can take it below 0 (with
+            # bias_correction it is exactly 0 at the first step), whose root is NaN.
+            variance = jnp.maximum(v * c - abs_sq(m * c), 0.0)
+            return (g / _denominator(variance, e, eps_in_sqrt)).astype(g.dtype)
+
+        updates = jax.tree.map(scaled, updates, mu, nu)
         return updates, ScaleByRStdDevState(count, mu, nu)
 
     return GradientTransformation(init_fn, update_fn)
