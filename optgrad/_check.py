@@ -26,7 +26,7 @@ def concrete_float(value: Any) -> float | None:
         return float(value)
     try:
         array = np.asarray(value)
-    except Exception:  # noqa: BLE001 - anything that is not array-like is not checked here
+    except Exception:
         return None
     if array.shape != () or not np.issubdtype(array.dtype, np.number):
         return None
@@ -60,6 +60,10 @@ def number(
 
     ``call`` is the public name of the factory, e.g. ``"optgrad.adam"``.
     """
+    if not callable(value) and not isinstance(value, jax.core.Tracer) and np.ndim(value) != 0:
+        raise ValueError(
+            f"{call}({name}=...) must be a scalar, got an array of shape {np.shape(value)}"
+        )
     x = concrete_float(value)
     if x is None:
         return

@@ -44,7 +44,11 @@ def _as_transformation(call: str, index: Any, tx: Any) -> GradientTransformation
 
 def _check_state(call: str, state: Any, expected: int, kind: type) -> None:
     if not isinstance(state, kind) or len(state) != expected:
-        got = f"{type(state).__name__} of {len(state)} entries" if hasattr(state, "__len__") else repr(type(state))
+        got = (
+            f"{type(state).__name__} of {len(state)} entries"
+            if hasattr(state, "__len__")
+            else repr(type(state))
+        )
         raise ValueError(
             f"{call}.update: expected the state made by this chain's `init` (a "
             f"{kind.__name__} of {expected} entries, one per transformation), got a {got}. "
@@ -117,7 +121,9 @@ def named_chain(*transforms: tuple[str, Any]) -> GradientTransformation:
                     f"optgrad.named_chain.update: the state has no entry {name!r}; it has "
                     f"{sorted(state)}. Was `init` called with a different optimizer?"
                 )
-            updates, new_state[name] = tx.update(updates, state[name], params, **accepts(extra_args))
+            updates, new_state[name] = tx.update(
+                updates, state[name], params, **accepts(extra_args)
+            )
         return updates, new_state
 
     return GradientTransformation(init_fn, update_fn)

@@ -64,7 +64,9 @@ def with_hyperparams(
     def initial_values():
         count = zero_count()
         return jax.tree.map(
-            lambda s: as_scalar(s(count) if _is_schedule(s) else s), hyperparams, is_leaf=_is_schedule
+            lambda s: as_scalar(s(count) if _is_schedule(s) else s),
+            hyperparams,
+            is_leaf=_is_schedule,
         )
 
     def init_fn(params):

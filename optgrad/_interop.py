@@ -20,6 +20,6 @@ def to_optax(tx: GradientTransformation) -> Any:
         >>> import optax, optgrad as og
         >>> tx = optax.chain(og.to_optax(og.clip_by_global_norm(1.0)), optax.sgd(0.1))
     """
-    import optax  # noqa: PLC0415 - optional, only for users who have it
+    import optax
 
     return optax.GradientTransformationExtraArgs(tx.init, tx.update)

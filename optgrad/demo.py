@@ -8,6 +8,7 @@ models, plots, TensorBoard) grows from it.
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
 from collections.abc import Callable
 
@@ -35,12 +36,14 @@ OPTIMIZERS: dict[str, Callable[[int], og.GradientTransformation]] = {
         momentum=0.9,
         weight_decay=5e-4,
     ),
-    "torch.AdamW": lambda steps: og.torch.AdamW(lr=og.torch.lr_scheduler.ExponentialLR(3e-3, 0.995)),
+    "torch.AdamW": lambda steps: og.torch.AdamW(
+        lr=og.torch.lr_scheduler.ExponentialLR(3e-3, 0.995)
+    ),
 }
 
 
 def load_digits(seed: int):
-    from sklearn.datasets import load_digits as sk_load_digits  # noqa: PLC0415
+    from sklearn.datasets import load_digits as sk_load_digits
 
     x, y = sk_load_digits(return_X_y=True)
     x = (x / 16.0).astype(np.float32)
@@ -52,7 +55,9 @@ def load_digits(seed: int):
 
 def init_mlp(key, sizes):
     params = []
-    for k, (fan_in, fan_out) in zip(jax.random.split(key, len(sizes) - 1), zip(sizes, sizes[1:])):
+    for k, (fan_in, fan_out) in zip(
+        jax.random.split(key, len(sizes) - 1), itertools.pairwise(sizes)
+    ):
         w = jax.random.normal(k, (fan_in, fan_out)) * jnp.sqrt(2.0 / fan_in)
         params.append({"w": w, "b": jnp.zeros(fan_out)})
     return params
@@ -88,7 +93,7 @@ def train(name, tx, data, steps, batch_size, seed, hidden):
     compile_s = time.perf_counter() - start
     start = time.perf_counter()
     for idx in batches[1:]:
-        params, state, loss = step(params, state, idx)
+        params, state, _ = step(params, state, idx)
     jax.block_until_ready(params)
     train_s = time.perf_counter() - start
     accuracy = float(jnp.mean(jnp.argmax(mlp(params, x_test), -1) == y_test))
@@ -106,7 +111,9 @@ def main(argv: list[str] | None = None) -> None:
         prog="python -m optgrad.demo",
         description="Train an MLP on scikit-learn's digits with several optgrad optimizers.",
     )
-    parser.add_argument("--optimizers", nargs="+", default=list(OPTIMIZERS), choices=list(OPTIMIZERS))
+    parser.add_argument(
+        "--optimizers", nargs="+", default=list(OPTIMIZERS), choices=list(OPTIMIZERS)
+    )
     parser.add_argument("--steps", type=int, default=600, help="optimizer steps per run")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--hidden", type=int, default=64, help="hidden layer width")

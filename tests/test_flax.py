@@ -1,4 +1,4 @@
-"""optgrad optimizers used unchanged as ``tx`` in Flax: linen ``TrainState`` and ``nnx.Optimizer``."""
+"""optgrad optimizers used unchanged as ``tx`` in Flax: linen ``TrainState``, ``nnx.Optimizer``."""
 
 from __future__ import annotations
 
@@ -66,7 +66,9 @@ def test_linen_train_state():
     assert float(loss) < 0.1 * float(first)
     assert step._cache_size() == compiled
     schedule = og.warmup_cosine_decay_schedule(0.0, 1e-2, 10, 200)
-    np.testing.assert_allclose(og.tree.get(state.opt_state, "learning_rate"), schedule(150), rtol=1e-6)
+    np.testing.assert_allclose(
+        og.tree.get(state.opt_state, "learning_rate"), schedule(150), rtol=1e-6
+    )
     assert float(og.tree.get(state.opt_state, "global_norm")) > 0.0
     # Biases and LayerNorm scales were never decayed: with zero gradients they would not move.
     mask = _decay_mask(state.params)

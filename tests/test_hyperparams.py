@@ -118,7 +118,7 @@ def test_vmap_over_learning_rates_trains_several_models_in_one_compile(make):
     assert step._cache_size() == 1
     for i, lr in enumerate(lrs.tolist()):
         alone = _trajectory(make(lr), params, loss, 20)[0]
-        _close(jax.tree.map(lambda x: x[i], batch), alone, rtol=1e-5, atol=1e-6)
+        _close(jax.tree.map(lambda x, i=i: x[i], batch), alone, rtol=1e-5, atol=1e-6)
 
 
 def test_with_hyperparams_wraps_any_transformation():

@@ -203,3 +203,19 @@ def test_bad_arguments_are_rejected_when_built(factory, kwargs, message):
 def test_values_of_the_wrong_kind_are_type_errors(factory, value, message):
     with pytest.raises(TypeError, match=re.escape(message)):
         factory(value)
+
+
+@pytest.mark.parametrize(
+    "factory, name",
+    [
+        (og.scale, "step_size"),
+        (og.clip, "max_delta"),
+        (og.trace, "decay"),
+        (og.clip_by_global_norm, "max_norm"),
+    ],
+)
+def test_array_hyperparameters_are_rejected_when_built(factory, name):
+    with pytest.raises(
+        ValueError, match=rf"\({name}=\.\.\.\) must be a scalar, got an array of shape \(2,\)"
+    ):
+        factory(jnp.ones(2))

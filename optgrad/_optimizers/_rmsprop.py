@@ -81,7 +81,6 @@ def scale_by_rms(
     return GradientTransformation(init_fn, update_fn)
 
 
-
 def scale_by_stddev(
     decay: float | jax.Array = 0.9,
     eps: float | jax.Array = 1e-8,
@@ -104,14 +103,18 @@ def scale_by_stddev(
     correct = bias_correction
 
     def init_fn(params):
-        return ScaleByRStdDevState(zero_count(), zeros_like(params), full_like(params, initial_scale))
+        return ScaleByRStdDevState(
+            zero_count(), zeros_like(params), full_like(params, initial_scale)
+        )
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
         rho, e = as_scalar(decay), as_scalar(eps)
         count = safe_increment(state.count)
         c = 1.0 / _bias_correction(rho, count) if correct else 1.0
-        mu = jax.tree.map(lambda g, m: (rho * m + (1.0 - rho) * g).astype(m.dtype), updates, state.mu)
+        mu = jax.tree.map(
+            lambda g, m: (rho * m + (1.0 - rho) * g).astype(m.dtype), updates, state.mu
+        )
         nu = jax.tree.map(
             lambda g, v: (rho * v + (1.0 - rho) * abs_sq(g)).astype(v.dtype), updates, state.nu
         )

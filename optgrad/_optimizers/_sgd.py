@@ -34,9 +34,10 @@ def sgd(
     ``weight_decay``, folded into the gradient as L2 regularisation like
     ``torch.optim.SGD(weight_decay=...)`` (``mask`` selects the leaves to decay). With the
     default ``weight_decay=None`` there is no decay stage and ``update`` needs no params, as in
-    Optax; pass a number (``0.0`` included) to hold it in the state and change it later. The learning
-    rate multiplies the whole velocity, as in PyTorch and Optax. Robbins & Monro (1951); Polyak
-    (1964); Sutskever et al., "On the importance of initialization and momentum" (2013).
+    Optax; pass a number (``0.0`` included) to hold it in the state and change it later. The
+    learning rate multiplies the whole velocity, as in PyTorch and Optax. Robbins & Monro
+    (1951); Polyak (1964); Sutskever et al., "On the importance of initialization and
+    momentum in deep learning" (2013).
 
     Example:
         >>> import jax.numpy as jnp, optgrad as og

@@ -64,7 +64,11 @@ def _find(state: Any, name: str, call: str) -> Path:
 
 def _at(node: Any, path: Path) -> Any:
     for key in path:
-        node = node[key] if isinstance(node, (dict, list)) or not hasattr(node, "_fields") else getattr(node, key)
+        node = (
+            node[key]
+            if isinstance(node, (dict, list)) or not hasattr(node, "_fields")
+            else getattr(node, key)
+        )
     return node
 
 
