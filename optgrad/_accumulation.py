@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from . import _check
 from ._base import GradientTransformation
 from ._numerics import as_scalar, canonical_dtype, safe_increment, zero_count, zeros_like
+from ._update import check_state_mirrors
 
 
 class TraceState(NamedTuple):
@@ -38,8 +39,7 @@ def trace(
     written by Sutskever et al. (2013).
 
     Args:
-        decay: the momentum :math:`\mu`, in ``[0, 1]``... or larger if you really mean it (it
-            must be non-negative).
+        decay: the momentum :math:`\mu \ge 0` (usually in ``[0, 1)``).
         nesterov: return the Nesterov look-ahead :math:`g + \mu b`.
         accumulator_dtype: dtype of the buffer (default: that of the params).
         dampening: :math:`\tau` in ``[0, 1]``; torch's ``dampening``.
@@ -54,6 +54,7 @@ def trace(
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
+        check_state_mirrors(call, updates, state.trace, "trace")
         mu, keep = as_scalar(decay), 1.0 - as_scalar(dampening)
         first = state.count == 0
 

@@ -25,6 +25,21 @@ def check_same_structure(call: str, expected: Any, got: Any, what: str = "update
         )
 
 
+def check_state_mirrors(call: str, updates: Any, state_tree: Any, field: str) -> None:
+    """Raises a ``ValueError`` when a state buffer does not mirror the updates' tree.
+
+    A structure check costs nothing at run time: it happens once, while tracing.
+    """
+    expected = jax.tree.structure(updates, is_leaf=_is_none)
+    got = jax.tree.structure(state_tree, is_leaf=_is_none)
+    if expected != got:
+        raise ValueError(
+            f"{call}.update: the state's `{field}` does not mirror the updates.\n"
+            f"  expected (updates): {expected}\n  got (state.{field}): {got}\n"
+            "Was `init` called with params of a different structure than these gradients?"
+        )
+
+
 def apply_updates(params: Params, updates: Updates) -> Params:
     """``params + updates`` leaf by leaf, each result cast back to its parameter's dtype.
 

@@ -35,3 +35,21 @@ def test_apply_updates_adds_in_the_promoted_dtype_and_casts_back():
 def test_apply_updates_reports_both_structures_on_mismatch():
     with pytest.raises(ValueError, match=r"expected \(params\).*'a'.*\n.*got \(updates\).*'b'"):
         og.apply_updates({"a": jnp.ones(1)}, {"b": jnp.ones(1)})
+
+
+@pytest.mark.parametrize(
+    "tx",
+    [
+        og.adam(0.1),
+        og.amsgrad(0.1),
+        og.rmsprop(0.1, centered=True),
+        og.rmsprop(0.1),
+        og.adagrad(0.1),
+        og.sgd(0.1, momentum=0.9),
+    ],
+    ids=["adam", "amsgrad", "rmsprop_centered", "rmsprop", "adagrad", "sgd_momentum"],
+)
+def test_a_state_for_other_params_is_a_clear_error(tx):
+    state = tx.init({"w": jnp.zeros(2)})
+    with pytest.raises(ValueError, match=r"does not mirror the updates.*\n.*'b'.*\n.*'w'"):
+        tx.update({"b": jnp.zeros(2)}, state)

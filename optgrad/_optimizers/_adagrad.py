@@ -12,6 +12,7 @@ from .._combine import chain
 from .._hyperparams import with_hyperparams
 from .._numerics import abs_sq, as_scalar, full_like
 from .._scale import scale_by_learning_rate
+from .._update import check_state_mirrors
 from ._common import check_hyperparams
 
 
@@ -46,6 +47,7 @@ def scale_by_rss(
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
+        check_state_mirrors("optgrad.scale_by_rss", updates, state.sum_of_squares, "sum_of_squares")
         e = as_scalar(eps)
         sums = jax.tree.map(
             lambda g, s: (s + abs_sq(g)).astype(s.dtype), updates, state.sum_of_squares

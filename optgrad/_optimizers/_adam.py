@@ -20,6 +20,7 @@ from .._numerics import (
     zeros_like,
 )
 from .._scale import scale_by_learning_rate
+from .._update import check_state_mirrors
 from .._weight_decay import add_decayed_weights
 from ._common import check_hyperparams
 
@@ -85,6 +86,7 @@ def scale_by_adam(
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
+        check_state_mirrors("optgrad.scale_by_adam", updates, state.mu, "mu")
         beta1, beta2, e, e_root = map(as_scalar, (b1, b2, eps, eps_root))
         count = safe_increment(state.count)
         c1 = 1.0 / bias_correction(beta1, count)
@@ -153,6 +155,7 @@ def scale_by_amsgrad(
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
+        check_state_mirrors("optgrad.scale_by_amsgrad", updates, state.mu, "mu")
         beta1, beta2, e, e_root = map(as_scalar, (b1, b2, eps, eps_root))
         count = safe_increment(state.count)
         c1 = 1.0 / bias_correction(beta1, count) if bias_correction_mu else 1.0

@@ -14,6 +14,7 @@ from .._hyperparams import with_hyperparams
 from .._numerics import abs_sq, as_scalar, full_like, safe_increment, zero_count, zeros_like
 from .._numerics import bias_correction as _bias_correction
 from .._scale import scale_by_learning_rate
+from .._update import check_state_mirrors
 from ._common import check_hyperparams
 
 
@@ -67,6 +68,7 @@ def scale_by_rms(
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
+        check_state_mirrors("optgrad.scale_by_rms", updates, state.nu, "nu")
         rho, e = as_scalar(decay), as_scalar(eps)
         count = safe_increment(state.count)
         c = 1.0 / _bias_correction(rho, count) if correct else 1.0
@@ -109,6 +111,7 @@ def scale_by_stddev(
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
+        check_state_mirrors("optgrad.scale_by_stddev", updates, state.mu, "mu")
         rho, e = as_scalar(decay), as_scalar(eps)
         count = safe_increment(state.count)
         c = 1.0 / _bias_correction(rho, count) if correct else 1.0
