@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import resource
 import statistics
@@ -122,10 +123,43 @@ def summarize_ms(seconds: list[float]) -> dict[str, float]:
         "step_ms_max": max(ms),
         "step_ms_mean": statistics.fmean(ms),
         "repeats": len(ms),
+        "step_ms_all": [round(x, 4) for x in ms],
     }
 
 
+class OtherLoad:
+    """CPU used by *other* processes (and VM steal) while this object lives, in cores.
+
+    System-wide busy time from ``/proc/stat`` minus this process's own CPU time.  The
+    benchmark shares the machine with whatever else runs; a value well above zero flags a
+    step time that may be inflated by contention.
+    """
+
+    def __init__(self) -> None:
+        self._start = self._snapshot()
+
+    @staticmethod
+    def _snapshot() -> tuple[float, float, float] | None:
+        try:
+            with open("/proc/stat") as stat:
+                ticks = [int(value) for value in stat.readline().split()[1:9]]
+        except (OSError, ValueError):
+            return None
+        busy = (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # minus idle, iowait
+        own = sum(os.times()[:2])
+        return time.perf_counter(), busy, own
+
+    def cores(self) -> float | None:
+        end = self._snapshot()
+        if self._start is None or end is None or end[0] <= self._start[0]:
+            return None
+        wall, busy, own = (b - a for a, b in zip(self._start, end, strict=True))
+        return max(0.0, (busy - own) / wall)
+
+
 # --- bandwidth -------------------------------------------------------------------------------
+
+BANDWIDTH_TRIES = 10
 
 
 def best_copy_bandwidth(copy: Callable[[], object], nbytes: int, tries: int) -> float:
@@ -135,13 +169,13 @@ def best_copy_bandwidth(copy: Callable[[], object], nbytes: int, tries: int) -> 
     return 2 * nbytes / fastest / GB
 
 
-def numpy_copy_bandwidth(nbytes: int, tries: int = 5) -> float:
+def numpy_copy_bandwidth(nbytes: int, tries: int = BANDWIDTH_TRIES) -> float:
     src = np.ones(nbytes // 4, dtype=np.float32)
     dst = np.empty_like(src)
     return best_copy_bandwidth(lambda: np.copyto(dst, src), src.nbytes, tries)
 
 
-def torch_copy_bandwidth(torch, nbytes: int, device: str, tries: int = 5) -> float:
+def torch_copy_bandwidth(torch, nbytes: int, device: str, tries: int = BANDWIDTH_TRIES) -> float:
     """``Tensor.copy_`` uses all intra-op threads (or the GPU), unlike ``np.copyto``."""
     src = torch.ones(nbytes // 4, dtype=torch.float32, device=device)
     dst = torch.empty_like(src)
@@ -154,10 +188,10 @@ def torch_copy_bandwidth(torch, nbytes: int, device: str, tries: int = 5) -> flo
     return best_copy_bandwidth(copy, nbytes, tries)
 
 
-def jax_copy_bandwidth(jax, nbytes: int, tries: int = 5) -> float:
+def jax_copy_bandwidth(jax, nbytes: int, tries: int = BANDWIDTH_TRIES) -> float:
     """A jitted device copy that donates its input, so no fresh buffer is faulted in."""
     src = jax.numpy.ones(nbytes // 4, dtype=jax.numpy.float32)
-    copy_fn = jax.jit(lambda x: x + 0.0, donate_argnums=0)
+    copy_fn = jax.jit(lambda x: x + 1.0, donate_argnums=0)  # x + 0 would compile to nothing
     holder = [copy_fn(src)]
 
     def copy():

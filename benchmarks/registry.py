@@ -27,6 +27,7 @@ class OptimizerCase:
     build_jax: JaxBuilder
     build_torch: TorchBuilder | None = None
     torch_clip_norm: float | None = None  # clip_grad_norm_ before step(), as the JAX chain does
+    jax_libraries: tuple[str, ...] = ("optgrad", "optax")  # modules that define build_jax
 
 
 def _clip_adamw_jax(lib: ModuleType) -> Any:
@@ -69,19 +70,20 @@ class Implementation:
     module: str = ""  # jax: the library module to import
     flatten: bool = False  # jax: wrap the transformation in optax.flatten
     kernel: dict = dataclasses.field(default_factory=dict)  # torch: foreach / fused kwargs
-    # Trees on which this implementation is known to take minutes to compile (--skip-slow).
+    # Trees on which this implementation takes minutes to init + compile (--skip-slow); on
+    # the 2-core reference machine optgrad and optax take 1-4 minutes on "many".
     slow_trees: tuple[str, ...] = ()
 
 
 IMPLEMENTATIONS: dict[str, Implementation] = {
-    "optgrad": Implementation("jax", "optgrad, jit + donate", module="optgrad"),
+    "optgrad": Implementation(
+        "jax", "optgrad, jit + donate", module="optgrad", slow_trees=("many",)
+    ),
     "optax": Implementation("jax", "Optax, jit + donate", module="optax", slow_trees=("many",)),
     "optax_flatten": Implementation(
         "jax", "optax.flatten(...), jit + donate", module="optax", flatten=True
     ),
-    "torch_foreach": Implementation(
-        "torch", "torch.optim foreach=True", kernel={"foreach": True}
-    ),
+    "torch_foreach": Implementation("torch", "torch.optim foreach=True", kernel={"foreach": True}),
     "torch_fused": Implementation("torch", "torch.optim fused=True", kernel={"fused": True}),
 }
 

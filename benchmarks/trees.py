@@ -130,7 +130,7 @@ TREES: dict[str, tuple[Callable[[], TreeSpec], Callable[[], TreeSpec]]] = {
     ),
     "many": (
         lambda: TreeSpec("many", "2000 leaves of 1k-5k params", many_leaves_tree(2000, 1000, 5000)),
-        lambda: TreeSpec("many", "50 leaves of 10-50 params (quick)", many_leaves_tree(50, 10, 50)),
+        lambda: TreeSpec("many", "24 leaves of 10-50 params (quick)", many_leaves_tree(24, 10, 50)),
     ),
     "1b": (
         lambda: TreeSpec(

@@ -6,6 +6,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 _INT32_MAX = jnp.iinfo(jnp.int32).max
 
@@ -36,13 +37,35 @@ def bias_correction(decay: Any, count: jax.Array) -> jax.Array:
     return -jnp.expm1(count.astype(jnp.float32) * jnp.log(decay))
 
 
+def _filled(x: Any, value: Any, dtype: Any) -> jax.Array:
+    """An array shaped like ``x`` filled with ``value``, placed with ``x``'s sharding.
+
+    Under a trace (``jit``, ``eval_shape``) this is ``jnp.full``. Outside one, the buffer is
+    made on the host and transferred: an eager ``jnp.zeros`` compiles one XLA program per
+    distinct shape, which made ``init`` of a model with 2000 differently shaped arrays take
+    about a minute.
+    """
+    dtype = dtype or x.dtype
+    if isinstance(x, jax.core.Tracer) or isinstance(value, jax.core.Tracer):
+        return jnp.full(x.shape, value, dtype)
+    host = np.zeros(x.shape, dtype) if value == 0 else np.full(x.shape, value, dtype)
+    # Mirror the parameter's placement exactly: committed (e.g. sharded over a mesh) only if
+    # the parameter is, since jit caches on commitment and a mismatch would retrace.
+    sharding = getattr(x, "sharding", None)
+    if sharding is not None and getattr(x, "committed", getattr(x, "_committed", True)):
+        return jax.device_put(host, sharding)
+    return jnp.asarray(host)
+
+
 def zeros_like(tree: Any, dtype: Any = None) -> Any:
-    """Zeros mirroring ``tree`` (works on arrays and ``jax.ShapeDtypeStruct``)."""
-    return jax.tree.map(lambda x: jnp.zeros(x.shape, dtype or x.dtype), tree)
+    """Zeros mirroring ``tree``, each leaf with its parameter's sharding (works on arrays and
+    ``jax.ShapeDtypeStruct``)."""
+    return jax.tree.map(lambda x: _filled(x, 0, dtype), tree)
 
 
 def full_like(tree: Any, value: Any, dtype: Any = None) -> Any:
-    return jax.tree.map(lambda x: jnp.full(x.shape, value, dtype or x.dtype), tree)
+    """``value`` mirroring ``tree``, like :func:`zeros_like`."""
+    return jax.tree.map(lambda x: _filled(x, value, dtype), tree)
 
 
 def canonical_dtype(dtype: Any) -> Any:

@@ -49,6 +49,7 @@ def assert_measured(row: dict) -> None:
     assert row["peak_mb"] >= 0, row
     assert row["repeats"] == 2, row
     assert row["param_mean_abs"] > 0, row
+    assert row["checksum_ok"], row
 
 
 def test_quick_inline_report_has_every_row(tmp_path):
