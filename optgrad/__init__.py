@@ -34,6 +34,9 @@ from ._combine import named_chain as named_chain
 from ._hyperparams import HyperparamsState as HyperparamsState
 from ._hyperparams import with_hyperparams as with_hyperparams
 from ._interop import to_optax as to_optax
+from ._lr_finder import lr_finder as lr_finder
+from ._lr_finder import lr_sweep as lr_sweep
+from ._numerics import stochastic_round as stochastic_round
 from ._optimizers._adagrad import ScaleByRssState as ScaleByRssState
 from ._optimizers._adagrad import adagrad as adagrad
 from ._optimizers._adagrad import scale_by_rss as scale_by_rss
@@ -60,13 +63,23 @@ from ._weight_decay import AddDecayedWeightsState as AddDecayedWeightsState
 from ._weight_decay import add_decayed_weights as add_decayed_weights
 from .schedules import constant_schedule as constant_schedule
 from .schedules import cosine_decay_schedule as cosine_decay_schedule
+from .schedules import cosine_onecycle_schedule as cosine_onecycle_schedule
+from .schedules import cyclic_schedule as cyclic_schedule
 from .schedules import exponential_decay as exponential_decay
 from .schedules import inverse_time_decay as inverse_time_decay
 from .schedules import join_schedules as join_schedules
+from .schedules import linear_onecycle_schedule as linear_onecycle_schedule
 from .schedules import linear_schedule as linear_schedule
+from .schedules import per_epoch as per_epoch
 from .schedules import piecewise_constant_schedule as piecewise_constant_schedule
+from .schedules import piecewise_interpolate_schedule as piecewise_interpolate_schedule
 from .schedules import polynomial_schedule as polynomial_schedule
+from .schedules import product_schedule as product_schedule
+from .schedules import sgdr_schedule as sgdr_schedule
+from .schedules import warmup_constant_schedule as warmup_constant_schedule
 from .schedules import warmup_cosine_decay_schedule as warmup_cosine_decay_schedule
+from .schedules import warmup_exponential_decay_schedule as warmup_exponential_decay_schedule
+from .schedules import warmup_stable_decay_schedule as warmup_stable_decay_schedule
 
 try:
     __version__ = _version("optgrad")

@@ -75,3 +75,23 @@ def canonical_dtype(dtype: Any) -> Any:
 def abs_sq(x: jax.Array) -> jax.Array:
     """``|x|**2``, real for complex ``x``."""
     return (x.conj() * x).real if jnp.iscomplexobj(x) else x * x
+
+
+def stochastic_round(x: jax.Array, dtype: Any, key: jax.Array) -> jax.Array:
+    """``x`` rounded to ``dtype`` (bfloat16 from float32) up or down at random, unbiasedly.
+
+    Round-to-nearest loses every change smaller than half a unit in the last place: a bf16
+    parameter of 1.0 never moves under updates of 1e-3. Stochastic rounding rounds up with
+    probability equal to the distance to the lower neighbour, so such updates survive on
+    average. Implemented by adding 16 random bits below bfloat16's mantissa and truncating.
+    Non-finite values and dtypes other than bfloat16 use ordinary rounding. Gupta et al., "Deep
+    Learning with Limited Numerical Precision" (ICML 2015).
+    """
+    dtype = jnp.dtype(dtype)
+    if dtype != jnp.bfloat16:
+        return x.astype(dtype)
+    x32 = x.astype(jnp.float32)
+    bits = jax.lax.bitcast_convert_type(x32, jnp.uint32)
+    noise = jax.random.bits(key, x32.shape, jnp.uint32) >> 16
+    rounded = jax.lax.bitcast_convert_type((bits + noise) & jnp.uint32(0xFFFF0000), jnp.float32)
+    return jnp.where(jnp.isfinite(x32), rounded, x32).astype(dtype)

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from ._base import Params, Updates
+from ._numerics import stochastic_round
 
 
 def _is_none(x: Any) -> bool:
@@ -40,11 +41,14 @@ def check_state_mirrors(call: str, updates: Any, state_tree: Any, field: str) ->
         )
 
 
-def apply_updates(params: Params, updates: Updates) -> Params:
+def apply_updates(params: Params, updates: Updates, *, key: jax.Array | None = None) -> Params:
     """``params + updates`` leaf by leaf, each result cast back to its parameter's dtype.
 
     The sum is taken in the promoted dtype (a bf16 parameter plus a float32 update adds in
-    float32 and rounds once). ``None`` leaves in ``params`` stay ``None``.
+    float32 and rounds once). ``None`` leaves in ``params`` stay ``None``. With a PRNG ``key``,
+    bfloat16 parameters are rounded stochastically (:func:`optgrad.stochastic_round`), so
+    updates smaller than half a bf16 ulp are not lost; pass a fresh key every step, e.g.
+    ``jax.random.fold_in(key, step)``.
 
     Example:
         >>> import jax.numpy as jnp, optgrad as og
@@ -53,10 +57,17 @@ def apply_updates(params: Params, updates: Updates) -> Params:
     """
     check_same_structure("optgrad.apply_updates", params, updates)
 
-    def add(p, u):
+    leaves, treedef = jax.tree.flatten(params, is_leaf=_is_none)
+    keys = list(jax.random.split(key, len(leaves))) if key is not None else [None] * len(leaves)
+
+    def add(p, u, k):
         if p is None:
             return None
         p = jnp.asarray(p)
-        return jnp.asarray(p + u).astype(p.dtype)
+        total = jnp.asarray(p + u)
+        if k is not None and p.dtype == jnp.bfloat16:
+            return stochastic_round(total.astype(jnp.float32), p.dtype, k)
+        return total.astype(p.dtype)
 
-    return jax.tree.map(add, params, updates, is_leaf=_is_none)
+    update_leaves = treedef.flatten_up_to(updates)
+    return treedef.unflatten([add(p, u, k) for p, u, k in zip(leaves, update_leaves, keys)])

@@ -16,7 +16,7 @@ EXPECTED = {
     "scale", "scale_by_learning_rate", "scale_by_schedule", "ScaleByScheduleState",
     "scale_by_adam", "ScaleByAdamState", "scale_by_amsgrad", "ScaleByAmsgradState",
     "scale_by_rms", "ScaleByRmsState", "scale_by_stddev", "ScaleByRStdDevState",
-    "scale_by_rss", "ScaleByRssState", "trace", "TraceState",
+    "scale_by_rss", "ScaleByRssState", "trace", "TraceState", "stochastic_round",
     "add_decayed_weights", "AddDecayedWeightsState",
     "clip", "clip_by_global_norm", "ClipByGlobalNormState", "clip_by_block_rms",
     # optimizers
@@ -24,7 +24,12 @@ EXPECTED = {
     # schedules
     "constant_schedule", "linear_schedule", "polynomial_schedule", "exponential_decay",
     "piecewise_constant_schedule", "cosine_decay_schedule", "warmup_cosine_decay_schedule",
-    "inverse_time_decay", "join_schedules",
+    "inverse_time_decay", "join_schedules", "piecewise_interpolate_schedule",
+    "warmup_constant_schedule", "warmup_exponential_decay_schedule", "linear_onecycle_schedule",
+    "cosine_onecycle_schedule", "sgdr_schedule", "warmup_stable_decay_schedule",
+    "cyclic_schedule", "product_schedule", "per_epoch",
+    # choosing a learning rate
+    "lr_finder", "lr_sweep",
     # namespaces
     "schedules", "torch", "tree",
 }  # fmt: skip

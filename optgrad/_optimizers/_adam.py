@@ -16,6 +16,7 @@ from .._numerics import (
     bias_correction,
     canonical_dtype,
     safe_increment,
+    stochastic_round,
     zero_count,
     zeros_like,
 )
@@ -34,10 +35,29 @@ class ScaleByAdamState(NamedTuple):
 
 
 def _moments(updates, mu, nu, b1, b2):
-    """The new moments, computed first so that the update is derived from them."""
-    mu = jax.tree.map(lambda g, m: (b1 * m + (1.0 - b1) * g).astype(m.dtype), updates, mu)
-    nu = jax.tree.map(lambda g, v: (b2 * v + (1.0 - b2) * abs_sq(g)).astype(v.dtype), updates, nu)
+    """The new moments at full precision, computed first so the update derives from them."""
+    mu = jax.tree.map(lambda g, m: b1 * m + (1.0 - b1) * g, updates, mu)
+    nu = jax.tree.map(lambda g, v: b2 * v + (1.0 - b2) * abs_sq(g), updates, nu)
     return mu, nu
+
+
+def _store(values, like, key):
+    """``values`` cast to the dtypes of ``like``; stochastically rounded when ``key`` is given."""
+    leaves, treedef = jax.tree.flatten(values)
+    likes = treedef.flatten_up_to(like)
+    if key is None:
+        return treedef.unflatten([v.astype(l.dtype) for v, l in zip(leaves, likes)])
+    keys = jax.random.split(key, len(leaves))
+    rounded = [stochastic_round(v, l.dtype, k) for v, l, k in zip(leaves, likes, keys)]
+    return treedef.unflatten(rounded)
+
+
+def _rounding_keys(stochastic_rounding, count):
+    """Two keys (for ``mu`` and ``nu``) that change every step, or ``None``s."""
+    if not stochastic_rounding:
+        return None, None
+    key = jax.random.fold_in(jax.random.PRNGKey(0), count)
+    return jax.random.fold_in(key, 0), jax.random.fold_in(key, 1)
 
 
 def scale_by_adam(
@@ -49,6 +69,7 @@ def scale_by_adam(
     *,
     nesterov: bool = False,
     nu_dtype: Any = None,
+    stochastic_rounding: bool = False,
 ) -> GradientTransformation:
     r"""Adam's direction: bias-corrected first moment over the root of the second.
 
@@ -68,7 +89,11 @@ def scale_by_adam(
         eps: :math:`\epsilon`, added outside the square root.
         eps_root: :math:`\epsilon_{root}`, added inside it.
         mu_dtype, nu_dtype: dtypes of the moments (default: the params'); scalars stay float32.
+            ``mu_dtype=nu_dtype=jnp.bfloat16`` halves the state (4 bytes per parameter).
         nesterov: use NAdam's first moment.
+        stochastic_rounding: store bfloat16 moments with stochastic rounding
+            (:func:`optgrad.stochastic_round`), so that small changes to a long average are
+            not lost; the update itself always uses the unrounded moments.
     """
     check_hyperparams(
         "optgrad.scale_by_adam",
@@ -102,6 +127,8 @@ def scale_by_adam(
             return (m_hat / (jnp.sqrt(v * c2 + e_root) + e)).astype(g.dtype)
 
         updates = jax.tree.map(direction, updates, mu, nu)
+        key_mu, key_nu = _rounding_keys(stochastic_rounding, count)
+        mu, nu = _store(mu, state.mu, key_mu), _store(nu, state.nu, key_nu)
         return updates, ScaleByAdamState(count, mu, nu)
 
     return GradientTransformation(init_fn, update_fn)
@@ -162,7 +189,9 @@ def scale_by_amsgrad(
         c2 = 1.0 / bias_correction(beta2, count) if bias_correction_nu else 1.0
         mu, nu = _moments(updates, state.mu, state.nu, beta1, beta2)
         if max_of_raw_nu:
-            nu_max = jax.tree.map(jnp.maximum, state.nu_max, nu)
+            nu_max = jax.tree.map(
+                lambda vm, v: jnp.maximum(vm, v).astype(vm.dtype), state.nu_max, nu
+            )
             denom_nu = jax.tree.map(lambda v: v * c2, nu_max)
         else:
             nu_max = jax.tree.map(
@@ -175,7 +204,9 @@ def scale_by_amsgrad(
             mu,
             denom_nu,
         )
-        return updates, ScaleByAmsgradState(count, mu, nu, nu_max)
+        return updates, ScaleByAmsgradState(
+            count, _store(mu, state.mu, None), _store(nu, state.nu, None), nu_max
+        )
 
     return GradientTransformation(init_fn, update_fn)
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import jax.numpy as jnp
 
+from ._described import described
 from ._util import Schedule, check_value, f32
 
 
@@ -33,4 +34,4 @@ def constant_schedule(value: Any) -> Schedule:
     def schedule(count: Any):
         return jnp.broadcast_to(f32(value), jnp.shape(count))
 
-    return schedule
+    return described("constant_schedule", schedule, value=value)

@@ -1,8 +1,9 @@
-"""Cosine annealing, alone or after a linear warmup."""
+"""Cosine annealing: alone, after a linear warmup, or repeated with warm restarts (SGDR)."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import jax
@@ -11,6 +12,8 @@ import numpy as np
 
 from optgrad import _check
 
+from ._described import described
+from ._join import join_schedules
 from ._polynomial import linear_ramp
 from ._util import (
     Schedule,
@@ -93,7 +96,14 @@ def cosine_decay_schedule(
         weight, _ = _cosine_weights(count, steps, exponent)
         return f32(init_value) * (f32(1.0 - alpha) * weight + f32(alpha))
 
-    return schedule
+    return described(
+        "cosine_decay_schedule",
+        schedule,
+        init_value=init_value,
+        decay_steps=decay_steps,
+        alpha=alpha,
+        exponent=exponent,
+    )
 
 
 def warmup_cosine_decay_schedule(
@@ -168,4 +178,68 @@ def warmup_cosine_decay_schedule(
             value = jnp.where(count < warmup, ramp(count), value)
         return value
 
-    return schedule
+    return described(
+        "warmup_cosine_decay_schedule",
+        schedule,
+        init_value=init_value,
+        peak_value=peak_value,
+        warmup_steps=warmup_steps,
+        decay_steps=decay_steps,
+        end_value=end_value,
+        exponent=exponent,
+    )
+
+
+def sgdr_schedule(cosine_kwargs: Iterable[Mapping[str, Any]]) -> Schedule:
+    r"""Stochastic gradient descent with warm restarts: warmup-cosine cycles, one after another.
+
+    Each entry of ``cosine_kwargs`` holds the arguments of a
+    :func:`warmup_cosine_decay_schedule`; cycle :math:`k` starts when the previous ones have
+    run for their ``decay_steps`` (each cycle's total length, its warmup included), and counts
+    from 0. After the last cycle its ``end_value`` is held. Loshchilov & Hutter, "SGDR:
+    Stochastic Gradient Descent with Warm Restarts" (2017).
+
+    Args:
+      cosine_kwargs: a non-empty iterable of mappings, each the keyword arguments of
+        :func:`warmup_cosine_decay_schedule` (``init_value``, ``peak_value``,
+        ``warmup_steps``, ``decay_steps`` and optionally ``end_value``, ``exponent``).
+
+    Returns:
+      A function of the step count returning float32 values.
+
+    Differences from ``optax.sgdr_schedule``: those of :func:`warmup_cosine_decay_schedule`
+    (``decay_steps <= warmup_steps`` raises; a zero ``peak_value`` still ends at
+    ``end_value``); an empty ``cosine_kwargs`` raises ``ValueError``; errors in a cycle's
+    arguments name the cycle.
+
+    Example:
+      >>> from optgrad import schedules
+      >>> cycle = dict(init_value=0.0, peak_value=1.0, warmup_steps=0, decay_steps=10)
+      >>> schedule = schedules.sgdr_schedule([cycle, cycle])
+      >>> [round(float(schedule(c)), 6) for c in (0, 5, 9, 10, 15, 20)]
+      [1.0, 0.5, 0.024472, 1.0, 0.5, 0.0]
+    """
+    call = "optgrad.schedules.sgdr_schedule"
+    if isinstance(cosine_kwargs, Mapping) or not isinstance(cosine_kwargs, Iterable):
+        raise TypeError(
+            f"{call}(cosine_kwargs=...) must be an iterable of mappings (the arguments of "
+            f"each warmup_cosine_decay_schedule), got {type(cosine_kwargs).__name__}: "
+            f"{cosine_kwargs!r}"
+        )
+    cycles = [dict(kwargs) if isinstance(kwargs, Mapping) else kwargs for kwargs in cosine_kwargs]
+    if not cycles:
+        raise ValueError(f"{call}(cosine_kwargs=...) must not be empty, got cosine_kwargs=[]")
+    pieces, boundaries, start = [], [], 0
+    for position, kwargs in enumerate(cycles):
+        if not isinstance(kwargs, dict):
+            raise TypeError(
+                f"{call}(cosine_kwargs=...) must contain mappings, got "
+                f"{type(kwargs).__name__} at position {position}: {kwargs!r}"
+            )
+        try:
+            pieces.append(warmup_cosine_decay_schedule(**kwargs))
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"{call}(cosine_kwargs=...) cycle {position}: {error}") from None
+        start += kwargs["decay_steps"]
+        boundaries.append(start)
+    return described("sgdr_schedule", join_schedules(pieces, boundaries[:-1]), cosine_kwargs=cycles)

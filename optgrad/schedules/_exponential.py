@@ -10,6 +10,7 @@ import jax.numpy as jnp
 
 from optgrad import _check
 
+from ._described import described
 from ._util import (
     Schedule,
     check_value,
@@ -89,9 +90,20 @@ def exponential_decay(
     def schedule(count: Any) -> jax.Array:
         elapsed = jnp.maximum(jnp.asarray(count) - begin, 0)
         n = elapsed // steps if stairs else elapsed
-        value = f32(init_value) * power(n, log2_base)
+        start = f32(init_value)
+        # A growth that overflows to inf stays 0 from 0 (not inf * 0 = NaN).
+        value = jnp.where(start == 0, start, start * power(n, log2_base))
         if end_value is not None:
             value = clip(value, f32(end_value))
         return value
 
-    return schedule
+    return described(
+        "exponential_decay",
+        schedule,
+        init_value=init_value,
+        transition_steps=transition_steps,
+        decay_rate=decay_rate,
+        transition_begin=transition_begin,
+        staircase=staircase,
+        end_value=end_value,
+    )

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 
 from optgrad import _check
 
+from ._described import described
 from ._util import Schedule, check_value, f32, flag, positive_int
 
 
@@ -55,4 +56,11 @@ def inverse_time_decay(
         t = f32(elapsed // steps) if stairs else f32(elapsed) / steps
         return f32(init_value) / (1.0 + f32(decay_rate) * t)
 
-    return schedule
+    return described(
+        "inverse_time_decay",
+        schedule,
+        init_value=init_value,
+        decay_rate=decay_rate,
+        decay_steps=decay_steps,
+        staircase=staircase,
+    )

@@ -9,6 +9,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from ._described import described
 from ._util import Schedule, f32, non_negative_int, stages_passed
 
 
@@ -95,4 +96,6 @@ def join_schedules(
             value = jnp.where(stage >= k, f32(schedules[k](count - starts[k])), value)
         return value
 
-    return schedule
+    return described(
+        "join_schedules", schedule, schedules=list(schedules), boundaries=list(boundaries)
+    )

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 
 from optgrad import _check
 
+from ._described import described
 from ._util import (
     Schedule,
     blend,
@@ -78,7 +79,14 @@ def linear_schedule(
     check_value(call, "end_value", end_value)
     steps = positive_int(call, "transition_steps", transition_steps)
     begin = non_negative_int(call, "transition_begin", transition_begin)
-    return linear_ramp(init_value, end_value, steps, begin)
+    return described(
+        "linear_schedule",
+        linear_ramp(init_value, end_value, steps, begin),
+        init_value=init_value,
+        end_value=end_value,
+        transition_steps=transition_steps,
+        transition_begin=transition_begin,
+    )
 
 
 def polynomial_schedule(
@@ -135,4 +143,12 @@ def polynomial_schedule(
         weight, complement = power_and_complement(*_remaining(count, begin, steps), power)
         return blend(init_value, end_value, weight, complement)
 
-    return schedule
+    return described(
+        "polynomial_schedule",
+        schedule,
+        init_value=init_value,
+        end_value=end_value,
+        power=power,
+        transition_steps=transition_steps,
+        transition_begin=transition_begin,
+    )

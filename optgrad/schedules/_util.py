@@ -134,6 +134,10 @@ def power(n: jax.Array, log2_base: float) -> jax.Array:
     k1 = jnp.round(y1)
     k0 = jnp.round(y0)
     remainder = ((y1 - k1) + (y0 - k0)) + nf * np.float32(lo)
+    # |n * lo| <= 2**-13 |n * hi|, so the remainder is only large (and then k is far out of
+    # range, with the same sign) for huge n: clipping it keeps 2**k * 2**f at 0 or inf there
+    # instead of inf * 0 = NaN or a wrong sign of the overflow.
+    remainder = jnp.clip(remainder, -64.0, 64.0)
     k = jnp.clip(k1 + k0, -250, 250).astype(jnp.int32)
     half = k // 2
     return jnp.exp2(remainder) * _power_of_two(half) * _power_of_two(k - half)

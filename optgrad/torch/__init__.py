@@ -4,6 +4,7 @@ Built from the same primitives as the rest of optgrad; ``torch`` itself is never
 """
 
 from . import lr_scheduler as lr_scheduler
+from . import swa_utils as swa_utils
 from ._adagrad import Adagrad as Adagrad
 from ._adam import Adam as Adam
 from ._adam import AdamW as AdamW
