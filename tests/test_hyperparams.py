@@ -137,3 +137,28 @@ def test_update_with_a_foreign_state_is_a_clear_error():
     tx = og.adam(1e-3)
     with pytest.raises(ValueError, match="Was `init` called with a different optimizer"):
         tx.update({"w": jnp.ones(2)}, og.sgd(0.1).init({"w": jnp.ones(2)})[1])
+
+
+@pytest.mark.parametrize(
+    "make, name",
+    [
+        (lambda s: og.sgd(0.1, momentum=s), "momentum"),  # momentum warmup
+        (lambda s: og.adamw(1e-2, weight_decay=s), "weight_decay"),  # weight-decay schedule
+        (lambda s: og.adam(1e-2, b2=s), "b2"),  # beta2 warmup
+        (lambda s: og.torch.Adam(1e-2, betas=(0.9, s)), "betas"),
+    ],
+    ids=["momentum", "weight_decay", "b2", "torch_betas"],
+)
+def test_schedules_for_other_hyperparameters_are_used_and_read_back(make, name):
+    params, loss = _problem()
+    schedule = og.linear_schedule(0.5, 0.9, 4)
+    tx = make(schedule)
+    state = tx.init(params)
+    for k in range(6):
+        params, state = _step(tx, loss, params, state)
+        value = og.tree.get(state, name)
+        value = value[1] if isinstance(value, tuple) else value
+        assert float(value) == pytest.approx(float(schedule(k)))
+    # The schedule changes the trajectory: a constant at its first value gives other numbers.
+    constant, _ = _trajectory(make(0.5), _problem()[0], loss, 6)
+    assert not np.allclose(jax.tree.leaves(constant)[0], jax.tree.leaves(params)[0])
