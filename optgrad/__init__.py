@@ -81,6 +81,23 @@ from .schedules import warmup_cosine_decay_schedule as warmup_cosine_decay_sched
 from .schedules import warmup_exponential_decay_schedule as warmup_exponential_decay_schedule
 from .schedules import warmup_stable_decay_schedule as warmup_stable_decay_schedule
 
+# >>> adaptive
+# <<< adaptive
+# >>> catalogue
+# <<< catalogue
+# >>> lbfgs
+# <<< lbfgs
+# >>> wrappers
+# <<< wrappers
+# >>> averaging
+# <<< averaging
+# >>> telemetry
+# <<< telemetry
+# >>> ecosystem
+# <<< ecosystem
+# >>> sharding
+# <<< sharding
+
 try:
     __version__ = _version("optgrad")
 except _PackageNotFoundError:  # pragma: no cover - running from a source tree

@@ -2,35 +2,17 @@
 
 A row says how to build the optimizer from a learning rate (a float or a schedule) and what it
 can do; the conformance suite (``tests/test_conformance.py``) runs every row through the same
-checks. Adding an optimizer adds a row here. Capabilities are declared in the row, never as
-skip lists inside the tests.
+checks. Adding an optimizer adds a row here or in one of the ``tests/rows_*.py`` files (one per
+family of work). Capabilities are declared in the row, never as skip lists inside the tests.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
-from typing import Any
-
 import optgrad as og
+from tests import rows_adaptive, rows_catalogue, rows_lbfgs, rows_torch, rows_wrappers
+from tests._row import Row
 
-
-@dataclasses.dataclass(frozen=True)
-class Row:
-    name: str
-    make: Callable[[Any], og.GradientTransformation]
-    """Builds the optimizer from a learning rate (a float or a schedule)."""
-    lr: float
-    """A learning rate that converges on the quadratic and Rosenbrock problems."""
-    rosenbrock_lr: float | None = None
-    """A learning rate for Rosenbrock, if different (``None``: use ``lr``)."""
-    steps: int = 500
-    rosenbrock_steps: int = 3000
-    rosenbrock_tol: float = 0.05
-    """Distance from the minimum (1, 1) after ``rosenbrock_steps``."""
-
-    def __str__(self) -> str:
-        return self.name
+__all__ = ["REGISTRY", "Row"]
 
 
 def _rows() -> list[Row]:
@@ -68,6 +50,8 @@ def _rows() -> list[Row]:
         ),
     ]
     rows += _torch_rows()
+    for part in (rows_adaptive, rows_catalogue, rows_lbfgs, rows_torch, rows_wrappers):
+        rows += part.ROWS
     return rows
 
 

@@ -32,6 +32,22 @@ EXPECTED = {
     "lr_finder", "lr_sweep",
     # namespaces
     "schedules", "torch", "tree",
+    # >>> adaptive
+    # <<< adaptive
+    # >>> catalogue
+    # <<< catalogue
+    # >>> lbfgs
+    # <<< lbfgs
+    # >>> wrappers
+    # <<< wrappers
+    # >>> averaging
+    # <<< averaging
+    # >>> telemetry
+    # <<< telemetry
+    # >>> ecosystem
+    # <<< ecosystem
+    # >>> sharding
+    # <<< sharding
 }  # fmt: skip
 
 

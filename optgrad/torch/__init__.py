@@ -13,3 +13,9 @@ from ._clip import clip_grad_norm as clip_grad_norm
 from ._clip import clip_grad_value as clip_grad_value
 from ._rmsprop import RMSprop as RMSprop
 from ._sgd import SGD as SGD
+# >>> torch
+# <<< torch
+# >>> lbfgs
+# <<< lbfgs
+# >>> ecosystem
+# <<< ecosystem
