@@ -9,7 +9,14 @@ family of work). Capabilities are declared in the row, never as skip lists insid
 from __future__ import annotations
 
 import optgrad as og
-from tests import rows_adaptive, rows_catalogue, rows_lbfgs, rows_torch, rows_wrappers
+from tests import (
+    rows_adaptive,
+    rows_averaging,
+    rows_catalogue,
+    rows_lbfgs,
+    rows_torch,
+    rows_wrappers,
+)
 from tests._row import Row
 
 __all__ = ["REGISTRY", "Row"]
@@ -17,40 +24,78 @@ __all__ = ["REGISTRY", "Row"]
 
 def _rows() -> list[Row]:
     rows = [
-        Row("sgd", lambda lr: og.sgd(lr), 0.1, rosenbrock_lr=2e-3, rosenbrock_steps=6000),
+        Row(
+            "sgd",
+            lambda lr: og.sgd(lr),
+            0.1,
+            rosenbrock_lr=2e-3,
+            rosenbrock_steps=6000,
+            complex_ok=True,
+        ),
         Row(
             "sgd_momentum",
             lambda lr: og.sgd(lr, momentum=0.9, weight_decay=1e-6),
             0.05,
             rosenbrock_lr=5e-4,
+            complex_ok=True,
         ),
         Row(
             "sgd_nesterov",
             lambda lr: og.sgd(lr, momentum=0.9, nesterov=True),
             0.05,
             rosenbrock_lr=5e-4,
+            complex_ok=True,
         ),
-        Row("adam", lambda lr: og.adam(lr), 0.05, rosenbrock_lr=0.02),
-        Row("adamw", lambda lr: og.adamw(lr, weight_decay=1e-5), 0.05, rosenbrock_lr=0.02),
-        Row("nadam", lambda lr: og.nadam(lr), 0.05, rosenbrock_lr=0.02),
-        Row("amsgrad", lambda lr: og.amsgrad(lr), 0.05, rosenbrock_lr=0.5, rosenbrock_steps=6000),
-        Row("rmsprop", lambda lr: og.rmsprop(lr), 0.01, rosenbrock_lr=3e-3, rosenbrock_steps=6000),
+        Row("adam", lambda lr: og.adam(lr), 0.05, rosenbrock_lr=0.02, complex_ok=True),
+        Row(
+            "adamw",
+            lambda lr: og.adamw(lr, weight_decay=1e-5),
+            0.05,
+            rosenbrock_lr=0.02,
+            complex_ok=True,
+        ),
+        Row("nadam", lambda lr: og.nadam(lr), 0.05, rosenbrock_lr=0.02, complex_ok=True),
+        Row(
+            "amsgrad",
+            lambda lr: og.amsgrad(lr),
+            0.05,
+            rosenbrock_lr=0.5,
+            rosenbrock_steps=6000,
+            complex_ok=True,
+        ),
+        Row(
+            "rmsprop",
+            lambda lr: og.rmsprop(lr),
+            0.01,
+            rosenbrock_lr=3e-3,
+            rosenbrock_steps=6000,
+            complex_ok=True,
+        ),
         Row(
             "rmsprop_centered_momentum",
             lambda lr: og.rmsprop(lr, centered=True, momentum=0.5),
             0.005,
             rosenbrock_lr=5e-4,
+            complex_ok=True,
         ),
-        Row("adagrad", lambda lr: og.adagrad(lr), 0.5, rosenbrock_steps=6000),
+        Row("adagrad", lambda lr: og.adagrad(lr), 0.5, rosenbrock_steps=6000, complex_ok=True),
         Row(
             "clip_adamw",
             lambda lr: og.chain(og.clip_by_global_norm(1.0), og.adamw(lr, weight_decay=1e-5)),
             0.05,
             rosenbrock_lr=0.02,
+            complex_ok=True,
         ),
     ]
     rows += _torch_rows()
-    for part in (rows_adaptive, rows_catalogue, rows_lbfgs, rows_torch, rows_wrappers):
+    for part in (
+        rows_adaptive,
+        rows_catalogue,
+        rows_lbfgs,
+        rows_torch,
+        rows_wrappers,
+        rows_averaging,
+    ):
         rows += part.ROWS
     return rows
 
