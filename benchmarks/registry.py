@@ -69,6 +69,7 @@ class Implementation:
     description: str
     module: str = ""  # jax: the library module to import
     flatten: bool = False  # jax: wrap the transformation in optax.flatten
+    packed: bool = False  # jax: params and grads packed once with og.pack (one buffer per dtype)
     kernel: dict = dataclasses.field(default_factory=dict)  # torch: foreach / fused kwargs
     # Trees on which this implementation takes minutes to init + compile (--skip-slow); on
     # the 2-core reference machine optgrad and optax take 1-4 minutes on "many".
@@ -78,6 +79,9 @@ class Implementation:
 IMPLEMENTATIONS: dict[str, Implementation] = {
     "optgrad": Implementation(
         "jax", "optgrad, jit + donate", module="optgrad", slow_trees=("many",)
+    ),
+    "optgrad_packed": Implementation(
+        "jax", "optgrad on og.pack(params), jit + donate", module="optgrad", packed=True
     ),
     "optax": Implementation("jax", "Optax, jit + donate", module="optax", slow_trees=("many",)),
     "optax_flatten": Implementation(

@@ -123,6 +123,7 @@ class JaxRun:
         self.jax = jax
         self.library = _import_library(impl.module)
         self.transformation = self._build(case, impl)
+        self.packed = impl.packed
         self.device = str(jax.devices()[0])
 
     def _build(self, case: registry.OptimizerCase, impl: registry.Implementation):
@@ -144,6 +145,9 @@ class JaxRun:
         self.params = self.state = None
         self.params = self._arrays(tree, trees.param_values())
         self.grads = self._arrays(tree, trees.grad_values())
+        if self.packed:  # once, before training: a model reads them through og.unpack
+            self.params = self.library.pack(self.params)
+            self.grads = self.library.pack(self.grads)
         self.jax.block_until_ready((self.params, self.grads))
 
     def memory_probe(self):

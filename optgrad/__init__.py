@@ -5,6 +5,7 @@ An optimizer is a pair of pure functions, ``init(params) -> state`` and
 ``chain`` into full optimizers. See the README for a tour.
 """
 
+# ruff: noqa: I001  (sections per work stream while the catalogue is being integrated)
 from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
 from importlib.metadata import version as _version
 
@@ -81,6 +82,10 @@ from .schedules import warmup_cosine_decay_schedule as warmup_cosine_decay_sched
 from .schedules import warmup_exponential_decay_schedule as warmup_exponential_decay_schedule
 from .schedules import warmup_stable_decay_schedule as warmup_stable_decay_schedule
 
+from ._packing import Packed as Packed
+from ._packing import pack as pack
+from ._packing import unpack as unpack
+
 # >>> adaptive
 # <<< adaptive
 # >>> catalogue
@@ -88,8 +93,43 @@ from .schedules import warmup_stable_decay_schedule as warmup_stable_decay_sched
 # >>> lbfgs
 # <<< lbfgs
 # >>> wrappers
+from ._conditional import ConditionallyMaskState as ConditionallyMaskState
+from ._conditional import ConditionallyTransformState as ConditionallyTransformState
+from ._conditional import conditionally_mask as conditionally_mask
+from ._conditional import conditionally_transform as conditionally_transform
+from ._masked import MaskedNode as MaskedNode
+from ._masked import MaskedState as MaskedState
+from ._masked import masked as masked
+from ._multi_steps import ApplyEvery as ApplyEvery
+from ._multi_steps import MultiSteps as MultiSteps
+from ._multi_steps import MultiStepsState as MultiStepsState
+from ._multi_steps import apply_every as apply_every
+from ._nonfinite import ApplyIfFiniteState as ApplyIfFiniteState
+from ._nonfinite import ZeroNansState as ZeroNansState
+from ._nonfinite import apply_if_finite as apply_if_finite
+from ._nonfinite import skip_large_updates as skip_large_updates
+from ._nonfinite import skip_not_finite as skip_not_finite
+from ._nonfinite import zero_nans as zero_nans
+from ._partition import PartitionState as PartitionState
+from ._partition import freeze as freeze
+from ._partition import partition as partition
+from ._partition import selective_transform as selective_transform
+
 # <<< wrappers
 # >>> averaging
+from ._averaging import AveragedParamsState as AveragedParamsState
+from ._averaging import ema_params as ema_params
+from ._averaging import swa_params as swa_params
+from ._constraints import keep_params_nonnegative as keep_params_nonnegative
+from ._eval_params import eval_params as eval_params
+from ._eval_params import register_eval_params as register_eval_params
+from ._flatten import flatten as flatten
+from ._lookahead import LookaheadParams as LookaheadParams
+from ._lookahead import LookaheadState as LookaheadState
+from ._lookahead import lookahead as lookahead
+from ._periodic import incremental_update as incremental_update
+from ._periodic import periodic_update as periodic_update
+
 # <<< averaging
 # >>> telemetry
 # <<< telemetry

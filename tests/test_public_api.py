@@ -32,6 +32,8 @@ EXPECTED = {
     "lr_finder", "lr_sweep",
     # namespaces
     "schedules", "torch", "tree",
+    # packed parameters
+    "pack", "unpack", "Packed",
     # >>> adaptive
     # <<< adaptive
     # >>> catalogue
@@ -39,8 +41,16 @@ EXPECTED = {
     # >>> lbfgs
     # <<< lbfgs
     # >>> wrappers
+    "partition", "PartitionState", "freeze", "selective_transform", "masked", "MaskedState",
+    "MaskedNode", "MultiSteps", "MultiStepsState", "apply_every", "ApplyEvery",
+    "apply_if_finite", "ApplyIfFiniteState", "skip_not_finite", "skip_large_updates",
+    "zero_nans", "ZeroNansState", "conditionally_transform", "ConditionallyTransformState",
+    "conditionally_mask", "ConditionallyMaskState",
     # <<< wrappers
     # >>> averaging
+    "lookahead", "LookaheadParams", "LookaheadState", "flatten", "keep_params_nonnegative",
+    "periodic_update", "incremental_update", "ema_params", "swa_params", "AveragedParamsState",
+    "eval_params", "register_eval_params",
     # <<< averaging
     # >>> telemetry
     # <<< telemetry
