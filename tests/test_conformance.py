@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import optgrad as og
+from tests._multi_steps_check import assert_works_inside_multi_steps
 from tests.registry import REGISTRY, Row
 
 ROWS = pytest.mark.parametrize("row", REGISTRY, ids=str)
@@ -262,3 +263,21 @@ def test_jax_grad_flows_through_update(row: Row):
 
     g = jax.grad(after_two_steps)(jax.tree.map(lambda x: x + 0.1, params))
     assert all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves(g))
+
+
+@ROWS
+def test_works_inside_gradient_accumulation(row: Row):
+    """``og.MultiSteps(opt, k)`` fed each gradient ``k`` times equals ``opt`` stepped once per
+    gradient; micro-steps return zeros and leave the optimizer state alone (see
+    ``tests/_multi_steps_check.py``)."""
+    if row.needs_value:
+        pytest.skip(
+            f"{row.name} reads the loss value at the current params: accumulated micro-batch "
+            "gradients define no loss value for it"
+        )
+    params = {"a": jnp.linspace(-1.0, 1.0, 6).reshape(2, 3), "b": jnp.array([0.5, -2.0])}
+
+    def loss(p):
+        return sum(jnp.sum(jnp.cosh(x)) for x in jax.tree.leaves(p))
+
+    assert_works_inside_multi_steps(lambda: row.make(row.lr), params, jax.grad(loss))
