@@ -132,6 +132,16 @@ from ._periodic import periodic_update as periodic_update
 
 # <<< averaging
 # >>> telemetry
+from . import projections as projections
+from ._agc import AdaptiveGradClipState as AdaptiveGradClipState
+from ._agc import adaptive_grad_clip as adaptive_grad_clip
+from ._clipping import ClipByBlockRmsState as ClipByBlockRmsState
+from ._monitor import MonitorState as MonitorState
+from ._monitor import metrics as metrics
+from ._monitor import monitor as monitor
+from ._per_example import per_example_global_norm_clip as per_example_global_norm_clip
+from ._per_example import per_example_layer_norm_clip as per_example_layer_norm_clip
+
 # <<< telemetry
 # >>> ecosystem
 # <<< ecosystem

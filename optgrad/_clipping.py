@@ -11,6 +11,8 @@ from . import _check
 from ._base import GradientTransformation, init_empty_state
 from ._numerics import abs_sq, as_scalar
 from .tree import norm as tree_norm
+from .tree._arith import AxisName
+from .tree._state import leaf_paths
 
 
 def clip(max_delta: float | jax.Array) -> GradientTransformation:
@@ -31,7 +33,9 @@ class ClipByGlobalNormState(NamedTuple):
     global_norm: jax.Array
 
 
-def clip_by_global_norm(max_norm: float | jax.Array) -> GradientTransformation:
+def clip_by_global_norm(
+    max_norm: float | jax.Array, *, axis_name: AxisName = None
+) -> GradientTransformation:
     r"""Rescales the updates so that their global L2 norm is at most ``max_norm``.
 
     .. math:: u \leftarrow u \cdot \min\!\left(1, \frac{c}{\lVert u \rVert_2}\right)
@@ -39,8 +43,24 @@ def clip_by_global_norm(max_norm: float | jax.Array) -> GradientTransformation:
     Updates whose norm is below ``c`` pass unchanged (Optax's semantics; for torch's
     ``clip_grad_norm_``, which always multiplies by ``c / (norm + 1e-6)``, use
     :func:`optgrad.torch.clip_grad_norm`). The pre-clip norm is kept in the state, so it can be
-    logged without computing it twice: ``optgrad.tree.get(state, "global_norm")``. Pascanu et
-    al., "On the difficulty of training recurrent neural networks" (2013).
+    logged without computing it twice: ``optgrad.tree.get(state, "global_norm")``.
+
+    Args:
+        max_norm: :math:`c`, positive.
+        axis_name: inside ``shard_map``/``pmap``/a named ``vmap`` where each device holds a
+            shard of every leaf, the name of the mapped axis: the norm is then that of the
+            whole tree (partial sums of squares ``lax.psum``-ed), the same on every device.
+
+    References:
+        Pascanu, Mikolov & Bengio, "On the difficulty of training recurrent neural networks"
+        (ICML 2013).
+
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> tx = og.clip_by_global_norm(1.0)
+        >>> updates, state = tx.update({"w": jnp.array([3.0, 4.0])}, tx.init(None))
+        >>> updates["w"].tolist(), float(og.tree.get(state, "global_norm"))
+        ([0.6000000238418579, 0.800000011920929], 5.0)
     """
     _check.positive("optgrad.clip_by_global_norm", "max_norm", max_norm)
 
@@ -50,7 +70,7 @@ def clip_by_global_norm(max_norm: float | jax.Array) -> GradientTransformation:
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
-        g_norm = tree_norm(updates)
+        g_norm = tree_norm(updates, axis_name=axis_name)
         factor = jnp.where(g_norm < max_norm, 1.0, as_scalar(max_norm) / g_norm)
         updates = jax.tree.map(lambda u: (u * factor.astype(u.dtype)).astype(u.dtype), updates)
         return updates, ClipByGlobalNormState(g_norm.astype(jnp.float32))
@@ -58,21 +78,55 @@ def clip_by_global_norm(max_norm: float | jax.Array) -> GradientTransformation:
     return GradientTransformation(init_fn, update_fn)
 
 
-def clip_by_block_rms(threshold: float | jax.Array) -> GradientTransformation:
-    r"""Rescales each leaf so that its root-mean-square is at most ``threshold``.
+def _wide(dtype):
+    """At least float32 (complex stays complex), for sums of squares of low-precision leaves."""
+    return jnp.promote_types(dtype, jnp.float32)
 
-    .. math:: u \leftarrow u / \max\!\left(1, \operatorname{rms}(u) / c\right)
+
+class ClipByBlockRmsState(NamedTuple):
+    """``block_rms``: the root-mean-square of each leaf *before* clipping, at the last update,
+    as a dict from the leaf's ``/``-separated path to a float32 scalar."""
+
+    block_rms: dict[str, jax.Array]
+
+
+def clip_by_block_rms(threshold: float | jax.Array) -> GradientTransformation:
+    r"""Rescales each leaf (block) so that its root-mean-square is at most ``threshold``.
+
+    .. math::
+        \operatorname{rms}(u) = \sqrt{\tfrac{1}{n}\textstyle\sum_i |u_i|^2}, \qquad
+        u \leftarrow u / \max\!\left(1, \operatorname{rms}(u) / c\right)
+
+    Optax's semantics. The measured pre-clip RMS of every leaf is kept in the state,
+    ``optgrad.tree.get(state, "block_rms")``, keyed by the leaf's path.
+
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> tx = og.clip_by_block_rms(1.0)
+        >>> grads = {"a": jnp.array([3.0, 4.0]), "b": jnp.array([0.5])}
+        >>> updates, state = tx.update(grads, tx.init(grads))
+        >>> {k: round(float(v), 4) for k, v in og.tree.get(state, "block_rms").items()}
+        {'a': 3.5355, 'b': 0.5}
     """
     _check.positive("optgrad.clip_by_block_rms", "threshold", threshold)
+
+    def init_fn(params):
+        return ClipByBlockRmsState(
+            {path: jnp.zeros([], jnp.float32) for path in leaf_paths(params)}
+        )
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
         c = as_scalar(threshold)
+        leaves, treedef = jax.tree.flatten(updates)
+        rms = [
+            jnp.sqrt(jnp.mean(abs_sq(u.astype(_wide(u.dtype))))).astype(jnp.float32) for u in leaves
+        ]
+        clipped = [
+            (u / jnp.maximum(1.0, r / c).astype(u.dtype)).astype(u.dtype)
+            for u, r in zip(leaves, rms)
+        ]
+        block_rms = dict(zip(leaf_paths(updates), rms))
+        return treedef.unflatten(clipped), ClipByBlockRmsState(block_rms)
 
-        def clip_leaf(u):
-            rms = jnp.sqrt(jnp.mean(abs_sq(u).astype(jnp.float32)))
-            return (u / jnp.maximum(1.0, rms / c).astype(u.dtype)).astype(u.dtype)
-
-        return jax.tree.map(clip_leaf, updates), state
-
-    return GradientTransformation(init_empty_state, update_fn)
+    return GradientTransformation(init_fn, update_fn)

@@ -224,3 +224,38 @@ BAD_ARGUMENTS = [
 def test_bad_arguments_are_rejected_when_built(factory, kwargs, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         factory(**kwargs)
+
+
+# ---- What each clip measured, and sharded global norms --------------------------------------
+
+
+def test_block_rms_state_holds_each_leafs_rms_before_clipping():
+    rng = np.random.default_rng(2)
+    grads = jax.tree.map(
+        lambda x: jnp.asarray(rng.standard_normal(x.shape), jnp.float32), PROB.theta0
+    )
+    tx = og.clip_by_block_rms(THRESHOLD)
+    _, state = jax.jit(tx.update)(grads, tx.init(grads))
+    rms = og.tree.get(state, "block_rms")
+    assert sorted(rms) == ["a", "b", "c/d"]
+    for path, leaf in zip(["a", "b", "c/d"], jax.tree.leaves(grads)):
+        expected = np.sqrt(np.mean(np.asarray(leaf, np.float64) ** 2))
+        np.testing.assert_allclose(rms[path], expected, rtol=1e-6)
+    assert max(float(v) for v in rms.values()) > THRESHOLD  # a leaf that was clipped
+
+
+def test_global_norm_clip_with_axis_name_equals_the_unsharded_clip():
+    rng = np.random.default_rng(4)
+    grads = {"k": jnp.asarray(rng.normal(size=(8, 3)), jnp.float32),
+             "v": jnp.asarray(rng.normal(size=8), jnp.float32)}  # fmt: skip
+    tx = og.clip_by_global_norm(2.0)
+    whole, whole_state = jax.jit(tx.update)(grads, tx.init(grads))
+    sharded_tx = og.clip_by_global_norm(2.0, axis_name="d")
+    shards = jax.tree.map(lambda x: x.reshape(4, 2, *x.shape[1:]), grads)
+    out, state = jax.jit(
+        jax.vmap(lambda g: sharded_tx.update(g, sharded_tx.init(g)), axis_name="d")
+    )(shards)
+    assert float(whole_state.global_norm) > 2.0
+    for k in grads:
+        np.testing.assert_allclose(out[k].reshape(grads[k].shape), whole[k], rtol=1e-6)
+    np.testing.assert_allclose(state.global_norm, np.full(4, whole_state.global_norm), rtol=1e-6)

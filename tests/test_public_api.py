@@ -53,6 +53,9 @@ EXPECTED = {
     "eval_params", "register_eval_params",
     # <<< averaging
     # >>> telemetry
+    "monitor", "MonitorState", "metrics", "adaptive_grad_clip", "AdaptiveGradClipState",
+    "per_example_global_norm_clip", "per_example_layer_norm_clip", "ClipByBlockRmsState",
+    "projections",
     # <<< telemetry
     # >>> ecosystem
     # <<< ecosystem
@@ -71,7 +74,7 @@ def test_the_facade_exports_exactly_the_expected_names():
 
 
 def test_every_public_callable_is_documented():
-    for module in (og, og.tree, og.schedules, og.torch, og.torch.lr_scheduler):
+    for module in (og, og.tree, og.schedules, og.torch, og.torch.lr_scheduler, og.projections):
         for name in _public(module):
             obj = getattr(module, name)
             if not (inspect.isfunction(obj) or inspect.isclass(obj)):
