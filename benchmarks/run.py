@@ -30,7 +30,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))  # `benchmarks` and `optgrad` import from the checkout
 
-from benchmarks import measure, registry, report, trees  # noqa: E402
+from benchmarks import catalogue, measure, registry, report, trees  # noqa: E402
+
+# The per-optimizer catalogue joins the table (selected with --catalogue or by name).
+for _name, _case in catalogue.CATALOGUE.items():
+    registry.OPTIMIZERS.setdefault(_name, _case)
+DEFAULT_OPTIMIZERS = ["clip_adamw", "sgd_nesterov"]
 from benchmarks.worker import Config, cpu_count, run_config  # noqa: E402
 
 EVENT_PREFIX = "@@bench "
@@ -65,7 +70,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         f"{', '.join(trees.DEFAULT_TREES)}, plus 1b when a GPU is present)%(default).0s",
     )
     parser.add_argument(
-        "--optimizers", nargs="+", default=list(registry.OPTIMIZERS), help="optimizers"
+        "--optimizers",
+        nargs="+",
+        default=DEFAULT_OPTIMIZERS,
+        help=f"optimizers among {', '.join(registry.OPTIMIZERS)}",
+    )
+    parser.add_argument(
+        "--catalogue",
+        action="store_true",
+        help="every optimizer of the catalogue (benchmarks/catalogue.py) instead of --optimizers",
     )
     parser.add_argument(
         "--impls", nargs="+", default=list(registry.IMPLEMENTATIONS), help="implementations"
@@ -225,7 +238,8 @@ def run_probe(args: argparse.Namespace) -> dict[str, Any]:
 def plan(args: argparse.Namespace, gpu: bool) -> list[Config]:
     default_trees = list(trees.DEFAULT_TREES) + (list(trees.GPU_ONLY_TREES) if gpu else [])
     tree_names = _names(args.trees, trees.TREES, "tree") if args.trees else default_trees
-    optimizers = _names(args.optimizers, registry.OPTIMIZERS, "optimizer")
+    chosen = list(catalogue.CATALOGUE) if args.catalogue else args.optimizers
+    optimizers = _names(chosen, registry.OPTIMIZERS, "optimizer")
     impls = _names(args.impls, registry.IMPLEMENTATIONS, "implementation")
     return [
         Config(tree, opt, impl, args.repeats, args.warmup, args.quick, gpu, args.torch_threads)
@@ -349,6 +363,7 @@ def build_report(args, environment, configs, rows) -> dict[str, Any]:
         "optimizers": {
             name: {"description": case.description, "bytes_per_param": case.bytes_per_param}
             for name, case in registry.OPTIMIZERS.items()
+            if any(row["optimizer"] == name for row in rows)
         },
         "implementations": {
             name: impl.description for name, impl in registry.IMPLEMENTATIONS.items()
