@@ -87,8 +87,72 @@ from ._packing import pack as pack
 from ._packing import unpack as unpack
 
 # >>> adaptive
+from ._optimizers._adabelief import ScaleByBeliefState as ScaleByBeliefState
+from ._optimizers._adabelief import adabelief as adabelief
+from ._optimizers._adabelief import scale_by_belief as scale_by_belief
+from ._optimizers._adam import nadamw as nadamw
+from ._optimizers._adamax import ScaleByAdamaxState as ScaleByAdamaxState
+from ._optimizers._adamax import adamax as adamax
+from ._optimizers._adamax import adamaxw as adamaxw
+from ._optimizers._adamax import scale_by_adamax as scale_by_adamax
+from ._optimizers._adan import ScaleByAdanState as ScaleByAdanState
+from ._optimizers._adan import adan as adan
+from ._optimizers._adan import scale_by_adan as scale_by_adan
+from ._optimizers._lion import ScaleByLionState as ScaleByLionState
+from ._optimizers._lion import lion as lion
+from ._optimizers._lion import scale_by_lion as scale_by_lion
+from ._optimizers._novograd import ScaleByNovogradState as ScaleByNovogradState
+from ._optimizers._novograd import novograd as novograd
+from ._optimizers._novograd import scale_by_novograd as scale_by_novograd
+from ._optimizers._radam import radam as radam
+from ._optimizers._radam import scale_by_radam as scale_by_radam
+from ._optimizers._trust_ratio import fromage as fromage
+from ._optimizers._trust_ratio import lamb as lamb
+from ._optimizers._trust_ratio import lars as lars
+from ._optimizers._trust_ratio import scale_by_param_block_norm as scale_by_param_block_norm
+from ._optimizers._trust_ratio import scale_by_param_block_rms as scale_by_param_block_rms
+from ._optimizers._trust_ratio import scale_by_trust_ratio as scale_by_trust_ratio
+from ._optimizers._yogi import scale_by_yogi as scale_by_yogi
+from ._optimizers._yogi import yogi as yogi
+
 # <<< adaptive
 # >>> catalogue
+from ._accumulation import EmaState as EmaState
+from ._accumulation import ema as ema
+from ._optimizers._adadelta import ScaleByAdaDeltaState as ScaleByAdaDeltaState
+from ._optimizers._adadelta import adadelta as adadelta
+from ._optimizers._adadelta import scale_by_adadelta as scale_by_adadelta
+from ._optimizers._adafactor import FactoredState as FactoredState
+from ._optimizers._adafactor import adafactor as adafactor
+from ._optimizers._adafactor import scale_by_factored_rms as scale_by_factored_rms
+from ._optimizers._dog import DoGState as DoGState
+from ._optimizers._dog import ScaleByDistanceOverGradientsState as ScaleByDistanceOverGradientsState
+from ._optimizers._dog import dog as dog
+from ._optimizers._dog import scale_by_distance_over_gradients as scale_by_distance_over_gradients
+from ._optimizers._dog import scale_by_dog as scale_by_dog
+from ._optimizers._noise import AddNoiseState as AddNoiseState
+from ._optimizers._noise import add_noise as add_noise
+from ._optimizers._noise import noisy_sgd as noisy_sgd
+from ._optimizers._normalize import centralize as centralize
+from ._optimizers._normalize import normalize_by_update_norm as normalize_by_update_norm
+from ._optimizers._optimistic import (
+    ScaleByOptimisticGradientState as ScaleByOptimisticGradientState,
+)
+from ._optimizers._optimistic import optimistic_adam_v2 as optimistic_adam_v2
+from ._optimizers._optimistic import optimistic_gradient_descent as optimistic_gradient_descent
+from ._optimizers._optimistic import scale_by_optimistic_gradient as scale_by_optimistic_gradient
+from ._optimizers._polyak import polyak_sgd as polyak_sgd
+from ._optimizers._polyak import scale_by_polyak as scale_by_polyak
+from ._optimizers._rprop import ScaleByRpropState as ScaleByRpropState
+from ._optimizers._rprop import rprop as rprop
+from ._optimizers._rprop import scale_by_rprop as scale_by_rprop
+from ._optimizers._sign import scale_by_sign as scale_by_sign
+from ._optimizers._sign import sign_sgd as sign_sgd
+from ._optimizers._sign import signum as signum
+from ._optimizers._sm3 import ScaleBySM3State as ScaleBySM3State
+from ._optimizers._sm3 import scale_by_sm3 as scale_by_sm3
+from ._optimizers._sm3 import sm3 as sm3
+
 # <<< catalogue
 # >>> lbfgs
 # <<< lbfgs

@@ -35,8 +35,22 @@ EXPECTED = {
     # packed parameters
     "pack", "unpack", "Packed",
     # >>> adaptive
+    "scale_by_adamax", "ScaleByAdamaxState", "adamax", "adamaxw",
+    "scale_by_belief", "ScaleByBeliefState", "adabelief", "scale_by_yogi", "yogi",
+    "scale_by_radam", "radam", "scale_by_adan", "ScaleByAdanState", "adan",
+    "scale_by_lion", "ScaleByLionState", "lion", "scale_by_novograd", "ScaleByNovogradState",
+    "novograd", "scale_by_trust_ratio", "scale_by_param_block_norm", "scale_by_param_block_rms",
+    "lamb", "lars", "fromage", "nadamw",
     # <<< adaptive
     # >>> catalogue
+    "EmaState", "ema", "ScaleByAdaDeltaState", "adadelta", "scale_by_adadelta", "FactoredState",
+    "adafactor", "scale_by_factored_rms", "DoGState",
+    "ScaleByDistanceOverGradientsState", "dog", "scale_by_distance_over_gradients",
+    "scale_by_dog", "AddNoiseState", "add_noise", "noisy_sgd", "centralize",
+    "normalize_by_update_norm", "ScaleByOptimisticGradientState", "optimistic_adam_v2",
+    "optimistic_gradient_descent", "scale_by_optimistic_gradient", "polyak_sgd",
+    "scale_by_polyak", "ScaleByRpropState", "rprop", "scale_by_rprop", "scale_by_sign",
+    "sign_sgd", "signum", "ScaleBySM3State", "scale_by_sm3", "sm3",
     # <<< catalogue
     # >>> lbfgs
     # <<< lbfgs

@@ -74,6 +74,13 @@ def adagrad(
     Differences from ``torch.optim.Adagrad``: Optax's accumulator starts at 0.1 (torch 0) and
     ``eps=1e-7`` sits inside the root (torch ``1e-10`` outside); torch also has ``lr_decay``.
     ``optgrad.torch.Adagrad`` reproduces torch exactly.
+
+    PyTorch equivalent: ``torch.optim.Adagrad(lr)`` (accumulator from 0, ``eps=1e-10`` added
+    to the root) is ``optgrad.chain(optgrad.scale_by_rss(0.0, 1e-10, eps_in_sqrt=False),
+    optgrad.scale_by_learning_rate(lr))`` exactly, and ``optgrad.adagrad(lr,
+    initial_accumulator_value=0.0, eps=0.0)`` up to that ``1e-10`` (a relative ``1e-10 /
+    sqrt(s)``); Optax's default ``initial_accumulator_value=0.1`` makes the first steps
+    smaller than torch's. ``lr_decay`` and ``weight_decay`` are in ``optgrad.torch.Adagrad``.
     """
     check_hyperparams("optgrad.adagrad", learning_rate=("lr", learning_rate), eps=("nonneg", eps))
     check_hyperparams(

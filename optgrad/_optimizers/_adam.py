@@ -235,8 +235,12 @@ def adam(
     r"""Adam: :math:`\theta_t = \theta_{t-1} - \eta_t\, u_t` with :math:`u_t` from
     :func:`scale_by_adam` (see there for the maths).
 
-    Same as ``torch.optim.Adam`` without weight decay, up to float32 rounding. Hyperparameters
-    live in the state: ``optgrad.tree.get(state, "learning_rate")``.
+    Hyperparameters live in the state: ``optgrad.tree.get(state, "learning_rate")``.
+
+    PyTorch equivalent: ``torch.optim.Adam`` without weight decay gives the same numbers (same
+    :math:`\epsilon` placement, outside the root after the bias correction). Its
+    ``weight_decay`` is an L2 term added to the gradient, and ``amsgrad=True`` is its own
+    convention: use ``optgrad.torch.Adam`` for either.
 
     Example:
         >>> import jax.numpy as jnp, optgrad as og
@@ -278,8 +282,12 @@ def adamw(
     with :math:`u_t` from :func:`scale_by_adam` and :math:`\lambda` = ``weight_decay``. The
     decay is multiplied by the learning rate, as in ``torch.optim.AdamW`` and Optax (the paper
     multiplies it by a separate schedule factor). Default :math:`\lambda = 10^{-4}` as in Optax;
-    torch's default is ``1e-2`` (see ``optgrad.torch.AdamW``). ``mask`` selects the leaves to
-    decay. Loshchilov & Hutter, "Decoupled Weight Decay Regularization" (2019).
+    torch's default is ``1e-2``. ``mask`` selects the leaves to decay. Loshchilov & Hutter,
+    "Decoupled Weight Decay Regularization" (2019).
+
+    PyTorch equivalent: ``torch.optim.AdamW(lr, weight_decay=wd)`` is ``adamw(lr,
+    weight_decay=wd)`` (pass torch's default ``1e-2`` explicitly); ``optgrad.torch.AdamW``
+    takes torch's names and defaults, and its ``amsgrad=True``.
     """
     rules = _adam_rules(learning_rate, b1, b2, eps, eps_root)
     check_hyperparams("optgrad.adamw", weight_decay=("nonneg", weight_decay), **rules)
@@ -316,7 +324,10 @@ def nadam(
 
     This is Dozat's algorithm with a constant momentum :math:`\beta_1`; ``torch.optim.NAdam``
     uses a momentum schedule :math:`\mu_t = \beta_1 (1 - \tfrac12 0.96^{t\psi})` instead and
-    gives different numbers (use ``optgrad.torch.NAdam`` for that).
+    gives different numbers.
+
+    PyTorch equivalent: none with these numbers; ``torch.optim.NAdam``'s momentum-decay schedule
+    (``momentum_decay=4e-3``) is ``optgrad.torch.NAdam``.
     """
     check_hyperparams("optgrad.nadam", **_adam_rules(learning_rate, b1, b2, eps, eps_root))
     return adam(learning_rate, b1, b2, eps, eps_root, mu_dtype, nesterov=True, nu_dtype=nu_dtype)
@@ -334,8 +345,14 @@ def amsgrad(
 ) -> GradientTransformation:
     r"""AMSGrad (Reddi et al., 2018): :math:`\theta_t = \theta_{t-1} - \eta_t u_t` with
     :math:`u_t` from :func:`scale_by_amsgrad`, Optax's convention (the maximum of the
-    bias-corrected second moment). ``torch.optim.Adam(amsgrad=True)`` takes the maximum of the
-    raw moment and corrects afterwards: use ``optgrad.torch.Adam(amsgrad=True)`` for that.
+    bias-corrected second moment).
+
+    PyTorch equivalent: ``torch.optim.Adam(amsgrad=True)`` (and TensorFlow's
+    ``Adam(amsgrad=True)``) keep the maximum of the *raw* :math:`v_t` and divide it by
+    :math:`1-\beta_2^t` afterwards; optgrad's ``amsgrad`` follows Optax (maximum of the
+    corrected :math:`v_t / (1-\beta_2^t)`), and the trajectories differ once the maximum binds.
+    For torch's numbers use ``optgrad.torch.Adam(amsgrad=True)`` (or
+    ``scale_by_amsgrad(max_of_raw_nu=True)``).
     """
     check_hyperparams("optgrad.amsgrad", **_adam_rules(learning_rate, b1, b2, eps, eps_root))
 
@@ -349,4 +366,52 @@ def amsgrad(
 
     return with_hyperparams(
         build, learning_rate=learning_rate, b1=b1, b2=b2, eps=eps, eps_root=eps_root
+    )
+
+
+def nadamw(
+    learning_rate: ScalarOrSchedule,
+    b1: ScalarOrSchedule = 0.9,
+    b2: ScalarOrSchedule = 0.999,
+    eps: ScalarOrSchedule = 1e-8,
+    eps_root: ScalarOrSchedule = 0.0,
+    mu_dtype: Any = None,
+    weight_decay: ScalarOrSchedule = 1e-4,
+    mask: Any = None,
+    *,
+    nu_dtype: Any = None,
+) -> GradientTransformation:
+    r"""NAdamW as in Optax: :func:`adamw` with ``nesterov=True``.
+
+    .. math:: \theta_t = \theta_{t-1} - \eta_t \left(u_t + \lambda\, \theta_{t-1}\right)
+
+    with :math:`u_t` the NAdam direction of :func:`scale_by_adam` (Dozat's look-ahead first
+    moment with a constant :math:`\beta_1`) and decoupled decay :math:`\lambda` =
+    ``weight_decay`` on the leaves selected by ``mask``. Dozat (2016); Loshchilov & Hutter
+    (2019).
+
+    PyTorch equivalent: none with these numbers; ``torch.optim.NAdam(decoupled_weight_decay=
+    True)`` adds a momentum-decay schedule, see ``optgrad.torch.NAdam``.
+
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> tx = og.nadamw(1e-3, weight_decay=0.0)
+        >>> params = {"w": jnp.zeros(2)}
+        >>> updates, _ = tx.update({"w": jnp.ones(2)}, tx.init(params), params)
+        >>> [round(x, 6) for x in updates["w"].tolist()]  # Nesterov: 1 + 0.9 * 0.1 / 0.19
+        [-0.001474, -0.001474]
+    """
+    rules = _adam_rules(learning_rate, b1, b2, eps, eps_root)
+    check_hyperparams("optgrad.nadamw", weight_decay=("nonneg", weight_decay), **rules)
+    return adamw(
+        learning_rate,
+        b1,
+        b2,
+        eps,
+        eps_root,
+        mu_dtype,
+        weight_decay,
+        mask,
+        nesterov=True,
+        nu_dtype=nu_dtype,
     )

@@ -39,6 +39,11 @@ def sgd(
     (1951); Polyak (1964); Sutskever et al., "On the importance of initialization and
     momentum in deep learning" (2013).
 
+    PyTorch equivalent: ``torch.optim.SGD(lr, momentum, nesterov=..., weight_decay=wd)`` is
+    ``sgd(lr, momentum, nesterov, weight_decay=wd)``: torch's ``weight_decay`` is this coupled
+    L2 term (added to the gradient before the momentum, not decoupled). For ``dampening`` and
+    torch's names use ``optgrad.torch.SGD``.
+
     Example:
         >>> import jax.numpy as jnp, optgrad as og
         >>> tx = og.sgd(0.1, momentum=0.9)

@@ -1,7 +1,10 @@
 """The Adam family against independent oracles.
 
 - ``scale_by_adam``, ``scale_by_amsgrad`` and the aliases ``adam``, ``adamw``, ``nadam``,
-  ``amsgrad`` against Optax 0.2.8 run in float64 on the same problem (``tests/_oracle.py``);
+  ``nadamw``, ``amsgrad`` against Optax 0.2.8 run in float64 on the same problem
+  (``tests/_oracle.py``);
+- ``nadamw`` against a float64 NumPy NAdam (Dozat, 2016) with decoupled decay (Loshchilov &
+  Hutter, 2019);
 - ``scale_by_amsgrad(max_of_raw_nu=True)`` (PyTorch's AMSGrad, which Optax lacks) against a
   float64 NumPy implementation of ``torch.optim.Adam(amsgrad=True)``'s documented rule;
 - the bias corrections against a float64 NumPy Adam, update by update.
@@ -22,6 +25,7 @@ import pytest
 
 import optgrad as og
 from tests import _oracle as oracle
+from tests.optimizers._settable import assert_settable
 
 PROB = oracle.problem(seed=1)
 LR = 0.03
@@ -75,6 +79,15 @@ CASES = {
         og.adamw(LR, weight_decay=0.2, mask=matrices_only, nesterov=True),
         optax.adamw(LR, weight_decay=0.2, mask=matrices_only, nesterov=True),
     ),
+    "nadamw": (og.nadamw(LR, weight_decay=0.1), optax.nadamw(LR, weight_decay=0.1)),
+    "nadamw_mask_tree_schedules": (
+        og.nadamw(lr_schedule, b1=0.8, eps=1e-3, weight_decay=wd_schedule, mask=MASK),
+        optax.nadamw(lr_schedule, b1=0.8, eps=1e-3, weight_decay=wd_schedule, mask=MASK),
+    ),
+    "nadamw_mask_fn": (
+        og.nadamw(LR, b2=0.95, weight_decay=0.3, mask=matrices_only),
+        optax.nadamw(LR, b2=0.95, weight_decay=0.3, mask=matrices_only),
+    ),
     # b2 = 0.95 so that the running maximum binds within 120 steps under every convention.
     "scale_by_amsgrad": (
         og.chain(og.scale_by_amsgrad(b2=0.95), og.scale(-LR)),
@@ -114,6 +127,7 @@ OURS_ONLY = {
         og.scale_by_amsgrad(b1=0.8, b2=0.95, eps=1e-3), og.scale_by_learning_rate(lr_schedule)
     ),
     "adam_f32": og.adam(LR, b1=0.8),
+    "nadamw_paper": og.nadamw(lr_schedule, b1=0.8, b2=0.95, eps=1e-3, weight_decay=0.5),
     "adam_bf16_mu": og.adam(LR, b1=0.8, mu_dtype=jnp.bfloat16),
 }
 THEIRS_ONLY = {"adam_b2_095": optax.adam(LR, b2=0.95)}
@@ -145,6 +159,8 @@ def test_trajectory_matches_optax(runs, name):
         ("scale_by_amsgrad", "scale_by_amsgrad_no_nu_correction"),
         ("amsgrad", "amsgrad_paper"),
         ("amsgrad", "adam_b2_095"),
+        ("nadamw", "adamw"),
+        ("nadamw_mask_tree_schedules", "nadam"),
     ],
 )
 def test_the_problem_tells_the_variants_apart(runs, a, b):
@@ -190,6 +206,44 @@ def test_amsgrad_with_max_of_raw_nu_matches_torchs_rule(runs):
     expected = oracle.run_numpy(torch_amsgrad(lr_schedule, b1=0.8, b2=0.95, eps=1e-3), PROB)
     oracle.assert_trajectories_close(ours["amsgrad_torch"][0], expected)
     oracle.assert_distinguishable(ours["amsgrad_optax_convention"][0], expected)
+
+
+# ---- NAdamW from the papers ----------------------------------------------------------------
+
+
+def paper_nadamw(lr, b1, b2, eps, wd):
+    """Dozat (2016) with a constant momentum, as Optax writes it, plus Loshchilov & Hutter's
+    decoupled decay (multiplied by the learning rate), in float64:
+    ``m_hat = b1 m_t / (1 - b1^(t+1)) + (1 - b1) g_t / (1 - b1^t)``,
+    ``theta -= lr (m_hat / (sqrt(v_t / (1 - b2^t)) + eps) + wd theta)``."""
+
+    def step(g, theta, t, state):
+        m = b1 * state.get("m", 0.0) + (1 - b1) * g
+        v = b2 * state.get("v", 0.0) + (1 - b2) * g * g
+        state.update(m=m, v=v)
+        m_hat = b1 * m / (1 - b1 ** (t + 1)) + (1 - b1) * g / (1 - b1**t)
+        return -lr(t - 1) * (m_hat / (np.sqrt(v / (1 - b2**t)) + eps) + wd * theta)
+
+    return step
+
+
+def test_nadamw_matches_the_papers(runs):
+    ours, _ = runs
+    expected = oracle.run_numpy(paper_nadamw(lr_schedule, 0.8, 0.95, 1e-3, 0.5), PROB)
+    oracle.assert_trajectories_close(ours["nadamw_paper"][0], expected)
+    oracle.assert_distinguishable(expected, ours["adam_f32"][0])
+
+
+def test_nadamw_hyperparameters_live_in_the_state_and_can_be_set():
+    assert_settable(
+        lambda **kw: og.nadamw(0.1, **kw),
+        dict(learning_rate=0.1, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, weight_decay=1e-4),
+        b1=0.5,
+        b2=0.6,
+        eps=0.1,
+        eps_root=0.01,
+        weight_decay=0.3,
+    )
 
 
 # ---- Bias corrections ----------------------------------------------------------------------
@@ -243,6 +297,7 @@ BF16 = {
     "adamw": og.adamw(1e-3, mask=MASK),
     "nadam": og.nadam(1e-3),
     "amsgrad": og.amsgrad(1e-3),
+    "nadamw": og.nadamw(1e-3, mask=MASK),
 }
 # name: (transformation with float32 params, dtype of mu, dtype of nu)
 MOMENT_DTYPES = {
@@ -255,6 +310,7 @@ MOMENT_DTYPES = {
     ),
     "nadam": (og.nadam(1e-3, nu_dtype=jnp.bfloat16), jnp.float32, jnp.bfloat16),
     "amsgrad": (og.amsgrad(1e-3, mu_dtype=jnp.bfloat16), jnp.bfloat16, jnp.float32),
+    "nadamw": (og.nadamw(1e-3, mu_dtype=jnp.bfloat16), jnp.bfloat16, jnp.float32),
 }
 
 
@@ -369,6 +425,16 @@ BAD_ARGUMENTS = [
         og.amsgrad,
         dict(learning_rate=1e-3, eps=-1.0),
         "optgrad.amsgrad(eps=...) must be non-negative, got eps=-1.0",
+    ),
+    (
+        og.nadamw,
+        dict(learning_rate=1e-3, weight_decay=-1.0),
+        "optgrad.nadamw(weight_decay=...) must be non-negative, got weight_decay=-1.0",
+    ),
+    (
+        og.nadamw,
+        dict(learning_rate=1e-3, b1=1.0),
+        "optgrad.nadamw(b1=...) must be in [0, 1), got b1=1.0",
     ),
     (og.scale_by_adam, dict(b1=1.0), "optgrad.scale_by_adam(b1=...) must be in [0, 1), got b1=1.0"),
     (
