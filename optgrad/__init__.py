@@ -155,6 +155,17 @@ from ._optimizers._sm3 import sm3 as sm3
 
 # <<< catalogue
 # >>> lbfgs
+from ._linesearch import BacktrackingLinesearchInfo as BacktrackingLinesearchInfo
+from ._linesearch import ScaleByBacktrackingLinesearchState as ScaleByBacktrackingLinesearchState
+from ._linesearch import scale_by_backtracking_linesearch as scale_by_backtracking_linesearch
+from ._linesearch import value_and_grad_from_state as value_and_grad_from_state
+from ._optimizers._lbfgs import ScaleByLBFGSState as ScaleByLBFGSState
+from ._optimizers._lbfgs import lbfgs as lbfgs
+from ._optimizers._lbfgs import scale_by_lbfgs as scale_by_lbfgs
+from ._zoom_linesearch import ScaleByZoomLinesearchState as ScaleByZoomLinesearchState
+from ._zoom_linesearch import ZoomLinesearchInfo as ZoomLinesearchInfo
+from ._zoom_linesearch import scale_by_zoom_linesearch as scale_by_zoom_linesearch
+
 # <<< lbfgs
 # >>> wrappers
 from ._conditional import ConditionallyMaskState as ConditionallyMaskState
@@ -208,6 +219,8 @@ from ._per_example import per_example_layer_norm_clip as per_example_layer_norm_
 
 # <<< telemetry
 # >>> ecosystem
+from . import train as train
+
 # <<< ecosystem
 # >>> sharding
 # <<< sharding

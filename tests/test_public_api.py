@@ -53,6 +53,10 @@ EXPECTED = {
     "sign_sgd", "signum", "ScaleBySM3State", "scale_by_sm3", "sm3",
     # <<< catalogue
     # >>> lbfgs
+    "lbfgs", "scale_by_lbfgs", "ScaleByLBFGSState", "scale_by_backtracking_linesearch",
+    "ScaleByBacktrackingLinesearchState", "BacktrackingLinesearchInfo",
+    "scale_by_zoom_linesearch", "ScaleByZoomLinesearchState", "ZoomLinesearchInfo",
+    "value_and_grad_from_state",
     # <<< lbfgs
     # >>> wrappers
     "partition", "PartitionState", "freeze", "selective_transform", "masked", "MaskedState",
@@ -72,6 +76,7 @@ EXPECTED = {
     "projections",
     # <<< telemetry
     # >>> ecosystem
+    "train",  # the `optgrad-train` command: `og.train.main(argv)`
     # <<< ecosystem
     # >>> sharding
     # <<< sharding
