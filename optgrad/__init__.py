@@ -223,6 +223,8 @@ from . import train as train
 
 # <<< ecosystem
 # >>> sharding
+from ._checkpoint import restore_state as restore_state
+from ._sharding import state_shardings as state_shardings
 # <<< sharding
 
 try:

@@ -18,7 +18,9 @@ def zeros_like_output(update: Callable[..., tuple[Any, Any]], *args: Any, **kwar
     """Zeros shaped like the updates ``update(*args, **kwargs)`` would return (traced for
     shapes only, nothing runs), for the branch of a ``lax.cond`` that skips it."""
     shapes = jax.eval_shape(lambda: update(*args, **kwargs)[0])
-    return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+    # ``lax.full_like`` keeps each output's sharding type (Explicit mesh axes) and, unlike
+    # host zeros, embeds no constant in the traced program.
+    return jax.tree.map(lambda s: jax.lax.full_like(s, 0, s.dtype), shapes)
 
 
 def run_if(

@@ -40,18 +40,25 @@ def bias_correction(decay: Any, count: jax.Array) -> jax.Array:
 def _filled(x: Any, value: Any, dtype: Any) -> jax.Array:
     """An array shaped like ``x`` filled with ``value``, placed with ``x``'s sharding.
 
-    Under a trace (``jit``, ``eval_shape``) this is ``jnp.full``. Outside one, the buffer is
-    made on the host and transferred: an eager ``jnp.zeros`` compiles one XLA program per
-    distinct shape, which made ``init`` of a model with 2000 differently shaped arrays take
-    about a minute.
+    Under a trace (``jit``, ``eval_shape``, ``shard_map``) this is ``lax.full_like``, which
+    gives the result ``x``'s sharding type (with Explicit mesh axes the state is then sharded
+    like its parameter; with Auto axes the compiler places it, see
+    :func:`optgrad.state_shardings`) and, inside ``shard_map``, its varying axes. Outside one,
+    the buffer is made on the host and transferred: an eager ``jnp.zeros`` compiles one XLA
+    program per distinct shape, which made ``init`` of a model with 2000 differently shaped
+    arrays take about a minute.
     """
     dtype = dtype or x.dtype
     if isinstance(x, jax.core.Tracer) or isinstance(value, jax.core.Tracer):
-        return jnp.full(x.shape, value, dtype)
+        return jax.lax.full_like(x, value, dtype)
+    sharding = getattr(x, "sharding", None)
+    if isinstance(getattr(sharding, "mesh", None), jax.sharding.AbstractMesh):
+        # A shape with an abstract sharding (``eval_shape`` under Explicit mesh axes): only
+        # ``lax.full_like`` can place it, on the mesh in context.
+        return jax.lax.full_like(x, value, dtype)
     host = np.zeros(x.shape, dtype) if value == 0 else np.full(x.shape, value, dtype)
     # Mirror the parameter's placement exactly: committed (e.g. sharded over a mesh) only if
     # the parameter is, since jit caches on commitment and a mismatch would retrace.
-    sharding = getattr(x, "sharding", None)
     if sharding is not None and getattr(x, "committed", getattr(x, "_committed", True)):
         return jax.device_put(host, sharding)
     return jnp.asarray(host)

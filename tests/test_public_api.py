@@ -79,6 +79,7 @@ EXPECTED = {
     "train",  # the `optgrad-train` command: `og.train.main(argv)`
     # <<< ecosystem
     # >>> sharding
+    "state_shardings", "restore_state",
     # <<< sharding
 }  # fmt: skip
 
