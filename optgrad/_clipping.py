@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import weakref
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -25,6 +26,19 @@ def clip(max_delta: float | jax.Array) -> GradientTransformation:
         return jax.tree.map(lambda u: jnp.clip(u, -bound, bound).astype(u.dtype), updates), state
 
     return GradientTransformation(init_empty_state, update_fn)
+
+
+# update function of every `clip_by_global_norm` -> its `max_norm`, so that `optgrad.monitor` can
+# derive the clipped norm, min(norm, max_norm), instead of reading the gradients again.
+_GLOBAL_NORM_BOUNDS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+def _global_norm_bound(tx: GradientTransformation) -> Any | None:
+    """``max_norm`` if ``tx`` is a :func:`clip_by_global_norm`, else ``None``."""
+    try:
+        return _GLOBAL_NORM_BOUNDS.get(tx.update)
+    except TypeError:  # not weak-referenceable: not ours
+        return None
 
 
 class ClipByGlobalNormState(NamedTuple):
@@ -75,6 +89,7 @@ def clip_by_global_norm(
         updates = jax.tree.map(lambda u: (u * factor.astype(u.dtype)).astype(u.dtype), updates)
         return updates, ClipByGlobalNormState(g_norm.astype(jnp.float32))
 
+    _GLOBAL_NORM_BOUNDS[update_fn] = max_norm
     return GradientTransformation(init_fn, update_fn)
 
 

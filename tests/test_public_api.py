@@ -34,15 +34,14 @@ EXPECTED = {
     "schedules", "torch", "tree",
     # packed parameters
     "pack", "unpack", "Packed",
-    # >>> adaptive
+    # Optax-named adaptive optimizers
     "scale_by_adamax", "ScaleByAdamaxState", "adamax", "adamaxw",
     "scale_by_belief", "ScaleByBeliefState", "adabelief", "scale_by_yogi", "yogi",
     "scale_by_radam", "radam", "scale_by_adan", "ScaleByAdanState", "adan",
     "scale_by_lion", "ScaleByLionState", "lion", "scale_by_novograd", "ScaleByNovogradState",
     "novograd", "scale_by_trust_ratio", "scale_by_param_block_norm", "scale_by_param_block_rms",
     "lamb", "lars", "fromage", "nadamw",
-    # <<< adaptive
-    # >>> catalogue
+    # the rest of the Optax-named catalogue
     "EmaState", "ema", "ScaleByAdaDeltaState", "adadelta", "scale_by_adadelta", "FactoredState",
     "adafactor", "scale_by_factored_rms", "DoGState",
     "ScaleByDistanceOverGradientsState", "dog", "scale_by_distance_over_gradients",
@@ -51,36 +50,29 @@ EXPECTED = {
     "optimistic_gradient_descent", "scale_by_optimistic_gradient", "polyak_sgd",
     "scale_by_polyak", "ScaleByRpropState", "rprop", "scale_by_rprop", "scale_by_sign",
     "sign_sgd", "signum", "ScaleBySM3State", "scale_by_sm3", "sm3",
-    # <<< catalogue
-    # >>> lbfgs
+    # L-BFGS and line searches
     "lbfgs", "scale_by_lbfgs", "ScaleByLBFGSState", "scale_by_backtracking_linesearch",
     "ScaleByBacktrackingLinesearchState", "BacktrackingLinesearchInfo",
     "scale_by_zoom_linesearch", "ScaleByZoomLinesearchState", "ZoomLinesearchInfo",
     "value_and_grad_from_state",
-    # <<< lbfgs
-    # >>> wrappers
+    # training wrappers
     "partition", "PartitionState", "freeze", "selective_transform", "masked", "MaskedState",
     "MaskedNode", "MultiSteps", "MultiStepsState", "apply_every", "ApplyEvery",
     "apply_if_finite", "ApplyIfFiniteState", "skip_not_finite", "skip_large_updates",
     "zero_nans", "ZeroNansState", "conditionally_transform", "ConditionallyTransformState",
     "conditionally_mask", "ConditionallyMaskState",
-    # <<< wrappers
-    # >>> averaging
+    # averaging, lookahead and friends
     "lookahead", "LookaheadParams", "LookaheadState", "flatten", "keep_params_nonnegative",
     "periodic_update", "incremental_update", "ema_params", "swa_params", "AveragedParamsState",
     "eval_params", "register_eval_params",
-    # <<< averaging
-    # >>> telemetry
+    # telemetry, clipping and projections
     "monitor", "MonitorState", "metrics", "adaptive_grad_clip", "AdaptiveGradClipState",
     "per_example_global_norm_clip", "per_example_layer_norm_clip", "ClipByBlockRmsState",
     "projections",
-    # <<< telemetry
-    # >>> ecosystem
+    # the main job
     "train",  # the `optgrad-train` command: `og.train.main(argv)`
-    # <<< ecosystem
-    # >>> sharding
+    # sharding and checkpoints
     "state_shardings", "restore_state",
-    # <<< sharding
 }  # fmt: skip
 
 

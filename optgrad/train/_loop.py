@@ -66,7 +66,8 @@ class Trainer:
 
         self.data, self.hidden, self.steps = data, tuple(hidden), steps
         self.chunk = chunk_size(steps)
-        self.tx = og.monitor(tx, og.clip_by_global_norm(clip) if clip > 0 else None)
+        # Small models: measuring every step is cheap, and TensorBoard wants every step.
+        self.tx = og.monitor(tx, og.clip_by_global_norm(clip) if clip > 0 else None, every_k=1)
         classify = data.task == "classification"
         model = make_mlp(data.x_train.shape[1], self.hidden, data.num_outputs, 0)
         self.graphdef, _, self.rest = nnx.split(model, nnx.Param, ...)

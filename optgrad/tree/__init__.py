@@ -1,12 +1,7 @@
 """Tree tools: named access to optimizer state, and whole-tree arithmetic."""
 
-# ruff: noqa: I001  (sections per work stream while the catalogue is being integrated)
 from ._access import get as get
 from ._access import set as set  # noqa: A004
-from ._arith import norm as norm
-from ._arith import sum_of_squares as sum_of_squares
-
-# >>> telemetry
 from ._arith import add as add
 from ._arith import add_scale as add_scale
 from ._arith import clip as clip
@@ -15,11 +10,13 @@ from ._arith import div as div
 from ._arith import max as max  # noqa: A004
 from ._arith import min as min  # noqa: A004
 from ._arith import mul as mul
+from ._arith import norm as norm
 from ._arith import real as real
 from ._arith import scale as scale
 from ._arith import size as size
 from ._arith import sub as sub
 from ._arith import sum as sum  # noqa: A004
+from ._arith import sum_of_squares as sum_of_squares
 from ._arith import vdot as vdot
 from ._arith import where as where
 from ._build import cast as cast
@@ -32,6 +29,3 @@ from ._build import split_key_like as split_key_like
 from ._build import zeros_like as zeros_like
 from ._state import get_all_with_path as get_all_with_path
 from ._state import map_params as map_params
-# <<< telemetry
-# >>> sharding
-# <<< sharding
