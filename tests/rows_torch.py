@@ -9,6 +9,9 @@ hyperparameter, low-precision dtypes, zero-gradient float16 steps, the errors) a
 
 from __future__ import annotations
 
+import jax
+import jax.numpy as jnp
+
 import optgrad as og
 from tests._row import Row
 
@@ -60,3 +63,22 @@ ROWS: list[Row] = [
         factored_state=True,
     ),
 ]
+
+# Muon updates only 2-D weights; as torch's documentation recommends, the other parameters
+# (biases, norms, and Rosenbrock's single vector) go to AdamW. One learning rate drives both.
+
+
+def _muon_with_adamw(lr):
+    def labels(params):
+        return jax.tree.map(lambda x: "muon" if jnp.ndim(x) == 2 else "adamw", params)
+
+    def build(learning_rate):
+        return og.partition(
+            {"muon": _t.Muon(learning_rate), "adamw": _t.AdamW(learning_rate, weight_decay=1e-5)},
+            labels,
+        )
+
+    return og.with_hyperparams(build, learning_rate=lr)
+
+
+ROWS.append(Row("torch.Muon_with_AdamW", _muon_with_adamw, 0.02, rosenbrock_lr=0.02))
