@@ -50,6 +50,18 @@ def trace(
         nesterov: return the Nesterov look-ahead :math:`g + \mu b`.
         accumulator_dtype: dtype of the buffer (default: that of the params).
         dampening: :math:`\tau` in ``[0, 1]``; torch's ``dampening``.
+
+    Returns:
+        A :class:`optgrad.GradientTransformation` with state :class:`TraceState` (the momentum
+            buffer).
+
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> tx = og.trace(0.5)
+        >>> params = {"w": jnp.zeros(2)}
+        >>> u, state = tx.update({"w": jnp.ones(2)}, tx.init(params))
+        >>> tx.update({"w": jnp.ones(2)}, state)[0]["w"].tolist()
+        [1.5, 1.5]
     """
     call = "optgrad.trace"
     _check.non_negative(call, "decay", decay)

@@ -86,6 +86,10 @@ def adaptive_grad_clip(
             when the leaves are split along the units (by output columns): each device then
             already holds whole units.
 
+    Returns:
+        A :class:`optgrad.GradientTransformation` whose state (:class:`AdaptiveGradClipState`) holds
+            what the last step measured.
+
     References:
         Brock, De, Smith & Simonyan, "High-Performance Large-Scale Image Recognition Without
         Normalization" (ICML 2021), section 4.1.

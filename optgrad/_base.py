@@ -54,13 +54,35 @@ class EmptyState(NamedTuple):
 
 
 def init_empty_state(params: Params) -> EmptyState:
-    """The ``init`` of a stateless transformation: ignores ``params``, returns ``EmptyState()``."""
+    """The ``init`` of a stateless transformation: ignores ``params``, returns ``EmptyState()``.
+
+    Args:
+        params: the parameters (ignored).
+
+    Returns:
+        An :class:`optgrad.EmptyState`.
+
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> og.init_empty_state({"w": jnp.zeros(2)})
+        EmptyState()
+    """
     del params
     return EmptyState()
 
 
 def identity() -> GradientTransformation:
-    """Passes updates through unchanged."""
+    """Passes updates through unchanged.
+
+    Returns:
+        A :class:`optgrad.GradientTransformation` without state.
+
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> tx = og.identity()
+        >>> tx.update({"w": jnp.ones(2)}, tx.init(None))[0]["w"].tolist()
+        [1.0, 1.0]
+    """
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
@@ -70,7 +92,17 @@ def identity() -> GradientTransformation:
 
 
 def set_to_zero() -> GradientTransformation:
-    """Replaces every update by zeros of the same shape and dtype (freezes parameters)."""
+    """Replaces every update by zeros of the same shape and dtype (freezes parameters).
+
+    Returns:
+        A :class:`optgrad.GradientTransformation` without state.
+
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> tx = og.set_to_zero()
+        >>> tx.update({"w": jnp.ones(2)}, tx.init(None))[0]["w"].tolist()
+        [0.0, 0.0]
+    """
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
@@ -81,6 +113,12 @@ def set_to_zero() -> GradientTransformation:
 
 def stateless(fn: Callable[[Updates, Params | None], Updates]) -> GradientTransformation:
     """A transformation from ``fn(updates, params) -> updates`` that keeps no state.
+
+    Args:
+        fn: a function ``(updates, params) -> updates``.
+
+    Returns:
+        A :class:`optgrad.GradientTransformation` whose state is empty.
 
     Example:
         >>> import jax, optgrad as og

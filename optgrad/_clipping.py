@@ -17,7 +17,20 @@ from .tree._state import leaf_paths
 
 
 def clip(max_delta: float | jax.Array) -> GradientTransformation:
-    """Clips every element of the updates to ``[-max_delta, max_delta]``."""
+    """Clips every element of the updates to ``[-max_delta, max_delta]``.
+
+    Args:
+        max_delta: the largest absolute value an element may keep.
+
+    Returns:
+        A :class:`optgrad.GradientTransformation` without state.
+
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> tx = og.clip(1.0)
+        >>> tx.update({"w": jnp.array([-3.0, 0.5])}, tx.init(None))[0]["w"].tolist()
+        [-1.0, 0.5]
+    """
     _check.non_negative("optgrad.clip", "max_delta", max_delta)
 
     def update_fn(updates, state, params=None, **extra_args):
@@ -64,6 +77,9 @@ def clip_by_global_norm(
         axis_name: inside ``shard_map``/``pmap``/a named ``vmap`` where each device holds a
             shard of every leaf, the name of the mapped axis: the norm is then that of the
             whole tree (partial sums of squares ``lax.psum``-ed), the same on every device.
+
+    Returns:
+        A :class:`optgrad.GradientTransformation` whose state holds the pre-clip ``global_norm``.
 
     References:
         Pascanu, Mikolov & Bengio, "On the difficulty of training recurrent neural networks"
@@ -114,6 +130,12 @@ def clip_by_block_rms(threshold: float | jax.Array) -> GradientTransformation:
 
     Optax's semantics. The measured pre-clip RMS of every leaf is kept in the state,
     ``optgrad.tree.get(state, "block_rms")``, keyed by the leaf's path.
+
+    Args:
+        threshold: :math:`c`, the largest allowed RMS of a leaf.
+
+    Returns:
+        A :class:`optgrad.GradientTransformation` whose state records each leaf's pre-clip RMS.
 
     Example:
         >>> import jax.numpy as jnp, optgrad as og

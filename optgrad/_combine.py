@@ -62,6 +62,12 @@ def chain(*transforms: Any) -> GradientTransformation:
     Extra keyword arguments given to ``update`` (``value=loss``, ...) reach every member that
     accepts them and are left out for the rest, so Optax transformations work as members.
 
+    Args:
+        *transforms: the transformations, applied first to last.
+
+    Returns:
+        A :class:`optgrad.GradientTransformation` whose state is the tuple of the members' states.
+
     Example:
         >>> import jax.numpy as jnp, optgrad as og
         >>> tx = og.chain(og.clip_by_global_norm(1.0), og.sgd(0.1))
@@ -88,6 +94,13 @@ def chain(*transforms: Any) -> GradientTransformation:
 
 def named_chain(*transforms: tuple[str, Any]) -> GradientTransformation:
     """Like :func:`chain`, with the state a dict keyed by the given names.
+
+    Args:
+        *transforms: ``(name, transformation)`` pairs, applied first to last.
+
+    Returns:
+        A :class:`optgrad.GradientTransformation` whose state is a dict from each name to that
+            member's state.
 
     Example:
         >>> import jax.numpy as jnp, optgrad as og

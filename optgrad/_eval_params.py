@@ -19,6 +19,13 @@ def register_eval_params(state_type: type, fn: Callable[[Any, Any], Any]) -> Non
     For state types you cannot give an ``eval_params`` method (another library's); a class you
     write should define the method instead (see :func:`eval_params`).
 
+    Args:
+        state_type: the state class the rule is for.
+        fn: the rule, ``fn(state, params) -> params``.
+
+    Returns:
+        ``None``.
+
     Example:
         >>> from typing import NamedTuple
         >>> import optgrad as og

@@ -53,6 +53,13 @@ def with_hyperparams(
     structure whatever the values (make structural choices from static arguments, not from the
     hyperparameters).
 
+    Args:
+        build: a factory of a transformation, such as :func:`optgrad.adam`.
+        **hyperparams: its arguments, numbers or schedules, stored in the state.
+
+    Returns:
+        A :class:`optgrad.GradientTransformation` with state :class:`HyperparamsState`.
+
     Example:
         >>> import jax.numpy as jnp, optgrad as og
         >>> tx = og.with_hyperparams(lambda step_size: og.scale(-step_size), step_size=0.5)

@@ -16,6 +16,12 @@ def to_optax(tx: GradientTransformation) -> Any:
     arguments optgrad transformations work in Optax as they are. Optax is imported here and
     nowhere else: it is not a dependency of optgrad.
 
+    Args:
+        tx: the optgrad transformation to wrap.
+
+    Returns:
+        An ``optax.GradientTransformation`` with the same ``init`` and ``update``.
+
     Example:
         >>> import optax, optgrad as og
         >>> tx = optax.chain(og.to_optax(og.clip_by_global_norm(1.0)), optax.sgd(0.1))

@@ -160,6 +160,22 @@ def scale_by_backtracking_linesearch(
     and gradient at ``params`` and the loss function; ``extra_args`` that ``value_fn`` names
     are passed to it. Same arguments and numbers as Optax 0.2.8's function of that name.
 
+    Args:
+        max_backtracking_steps: the most step reductions tried per update.
+        slope_rtol: the sufficient-decrease (Armijo) constant.
+        decrease_factor: the factor the step shrinks by at each try.
+        increase_factor: the factor the step grows by before a new search.
+        max_learning_rate: the largest step allowed (``None``: unbounded).
+        atol: an absolute slack added to the decrease condition.
+        rtol: a relative slack added to the decrease condition.
+        store_grad: keep the gradient at the accepted point in the state.
+        verbose: print what the search does (default ``False``).
+
+    Returns:
+        A :class:`optgrad.GradientTransformation` that reads ``value=``, ``grad=`` and ``value_fn=``
+            in ``update``; its state holds the
+            accepted step and what the search measured.
+
     References:
         Armijo, "Minimization of functions having Lipschitz continuous first partial
         derivatives" (1966); Nocedal & Wright, *Numerical Optimization* (2006), Algorithm 3.1;
@@ -258,6 +274,12 @@ def value_and_grad_from_state(
     the first update, or after a step outside the domain) it computes
     ``jax.value_and_grad(value_fn)(params, *args, **kwargs)``. Do not use it when the loss
     changes between steps (a new batch): the stored value belongs to the old one.
+
+    Args:
+        value_fn: the loss function, ``value_fn(params, *args, **kwargs)``.
+
+    Returns:
+        A function ``(params, *args, state=..., **kwargs) -> (value, grad)``.
 
     Raises:
         KeyError: the state has no (or more than one) ``value``/``grad`` entry.

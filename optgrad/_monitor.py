@@ -344,6 +344,12 @@ def metrics(state: Any) -> dict[str, jax.Array]:
     ``named_chain``, ``with_hyperparams``...); if the state holds several, each key is
     prefixed with the ``/``-separated path of its monitor (``"0/grad_norm"``).
 
+    Args:
+        state: an optimizer state holding one or more :func:`monitor` states.
+
+    Returns:
+        A ``dict`` from metric name to a float32 scalar array.
+
     Example:
         >>> import jax.numpy as jnp, optgrad as og
         >>> tx = og.chain(og.monitor(og.adam(1e-3), per_leaf=True), og.scale(1.0))

@@ -201,6 +201,13 @@ def apply_every(k: int = 1) -> GradientTransformation:
     micro-step. To train with a larger effective batch, wrap the whole optimizer in
     :class:`MultiSteps` instead.
 
+    Args:
+        k: the number of steps summed before the sum is emitted (default 1).
+
+    Returns:
+        A :class:`optgrad.GradientTransformation` whose state holds the step count and the running
+            sum.
+
     Example:
         >>> import jax.numpy as jnp, optgrad as og
         >>> tx = og.apply_every(2)

@@ -113,6 +113,14 @@ def skip_not_finite(updates: Any, gradient_step: Any, params: Any) -> tuple[jax.
     Returns ``(should_skip, {"should_skip": ..., "num_not_finite": ...})`` as Optax's
     ``skip_not_finite``: the number of non-finite entries (int32) is kept in the state.
 
+    Args:
+        updates: the micro-step's gradients.
+        gradient_step: the micro-step counter (unused).
+        params: the parameters (unused).
+
+    Returns:
+        A pair ``(should_skip, info)``: a boolean scalar and a dict of what was measured.
+
     Example:
         >>> import jax.numpy as jnp, optgrad as og
         >>> skip, info = og.skip_not_finite({"w": jnp.array([1.0, jnp.inf])}, 0, None)
@@ -135,6 +143,15 @@ def skip_large_updates(
     Bind the threshold with ``functools.partial(og.skip_large_updates, max_squared_norm=...)``.
     Returns ``(should_skip, {"should_skip": ..., "norm_squared": ...})`` as Optax's
     ``skip_large_updates``; the squared norm is summed in float32 (``|g|^2`` for complex).
+
+    Args:
+        updates: the micro-step's gradients.
+        gradient_step: the micro-step counter (unused).
+        params: the parameters (unused).
+        max_squared_norm: the squared-norm threshold.
+
+    Returns:
+        A pair ``(should_skip, info)``: a boolean scalar and a dict of what was measured.
 
     Example:
         >>> import jax.numpy as jnp, optgrad as og
@@ -164,6 +181,9 @@ def zero_nans() -> GradientTransformation:
         \end{cases}
 
     Infinities are kept (as ``optax.zero_nans``). ``state.found_nan`` mirrors the params.
+
+    Returns:
+        A :class:`optgrad.GradientTransformation` with state :class:`ZeroNansState`.
 
     Example:
         >>> import jax.numpy as jnp, optgrad as og

@@ -93,6 +93,21 @@ def stochastic_round(x: jax.Array, dtype: Any, key: jax.Array) -> jax.Array:
     average. Implemented by adding 16 random bits below bfloat16's mantissa and truncating.
     Non-finite values and dtypes other than bfloat16 use ordinary rounding. Gupta et al., "Deep
     Learning with Limited Numerical Precision" (ICML 2015).
+
+    Args:
+        x: the array to round.
+        dtype: the (narrower) target dtype.
+        key: the PRNG key drawing the rounding noise.
+
+    Returns:
+        ``x`` in ``dtype``, rounded up or down at random with probabilities that keep it unbiased.
+
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> import jax
+        >>> y = og.stochastic_round(jnp.array([1.0, 2.5]), jnp.bfloat16, jax.random.key(0))
+        >>> y.tolist(), y.dtype
+        ([1.0, 2.5], dtype(bfloat16))
     """
     dtype = jnp.dtype(dtype)
     if dtype != jnp.bfloat16:

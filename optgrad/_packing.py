@@ -54,6 +54,16 @@ class Packed:
     A pytree whose leaves are the buffers, keyed by group name, so every optimizer, mask and
     ``og.tree`` tool works on it as on any tree: state mirrors the buffers. Read the original
     tree back with :func:`unpack` (inside the loss function, so gradients come back packed).
+
+    Args:
+        buffers: the flat buffers, keyed by group name.
+        spec: the static layout (:class:`PackSpec`) that maps them back to the original tree.
+
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> packed = og.pack({"a": jnp.ones(2), "b": jnp.zeros(3)})
+        >>> packed.groups
+        ('float32',)
     """
 
     def __init__(self, buffers: dict[str, Any], spec: PackSpec):

@@ -165,6 +165,9 @@ def freeze(mask: Any) -> GradientTransformation:
         mask: a boolean, or a tree of booleans with the structure of the params (or a prefix
             of it), or a function ``params -> such a tree``. Static.
 
+    Returns:
+        A :class:`optgrad.GradientTransformation` without state.
+
     Example:
         >>> import jax.numpy as jnp, optgrad as og
         >>> tx = og.chain(og.sgd(1.0), og.freeze({"w": True, "b": False}))
@@ -187,6 +190,9 @@ def selective_transform(optimizer: Any, *, freeze_mask: Any) -> GradientTransfor
         optimizer: the optimizer of the trainable leaves.
         freeze_mask: a boolean, or a tree of booleans (``True``: frozen) with the structure
             of the params or a prefix of it, or a function ``params -> such a tree``. Static.
+
+    Returns:
+        A :class:`optgrad.GradientTransformation` that keeps state only for the unfrozen leaves.
 
     Example:
         >>> import jax.numpy as jnp, optgrad as og

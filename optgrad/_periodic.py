@@ -26,6 +26,14 @@ def incremental_update(new_tensors: Params, old_tensors: Params, step_size: Any)
     leaves stay ``None``. Same as ``optax.incremental_update`` (Optax 0.2.8). Jittable;
     ``step_size`` may be traced.
 
+    Args:
+        new_tensors: the online weights.
+        old_tensors: the averaged (target) weights.
+        step_size: :math:`\tau` in ``[0, 1]``, the weight given to ``new_tensors``.
+
+    Returns:
+        A tree of the structure of ``old_tensors`` with the averaged weights.
+
     References:
         Polyak & Juditsky, "Acceleration of Stochastic Approximation by Averaging" (SIAM J.
         Control Optim., 1992); Lillicrap et al., "Continuous control with deep reinforcement
@@ -63,6 +71,9 @@ def periodic_update(
         old_tensors: the slow copy.
         steps: the number of updates of the online weights (an integer, may be traced).
         update_period: a positive integer.
+
+    Returns:
+        A tree of the structure of ``old_tensors``: the new or the old weights.
 
     References:
         Mnih et al., "Human-level control through deep reinforcement learning" (Nature 2015);

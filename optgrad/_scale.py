@@ -21,6 +21,12 @@ def scale_tree(updates: Any, factor: Any) -> Any:
 def scale(step_size: float | jax.Array) -> GradientTransformation:
     """Multiplies updates by ``step_size``.
 
+    Args:
+        step_size: the factor applied to every update.
+
+    Returns:
+        A :class:`optgrad.GradientTransformation` without state.
+
     Example:
         >>> import jax.numpy as jnp, optgrad as og
         >>> og.scale(-0.5).update(jnp.ones(2), og.EmptyState())[0].tolist()
@@ -42,7 +48,21 @@ class ScaleByScheduleState(NamedTuple):
 
 
 def scale_by_schedule(step_size_fn: Any) -> GradientTransformation:
-    """Multiplies updates by ``step_size_fn(count)``, with ``count`` 0 on the first update."""
+    """Multiplies updates by ``step_size_fn(count)``, with ``count`` 0 on the first update.
+
+    Args:
+        step_size_fn: a function of the step count giving the factor.
+
+    Returns:
+        A :class:`optgrad.GradientTransformation` with state :class:`ScaleByScheduleState` (the step
+            count).
+
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> tx = og.scale_by_schedule(lambda count: 0.5)
+        >>> tx.update({"w": jnp.ones(2)}, tx.init({"w": jnp.zeros(2)}))[0]["w"].tolist()
+        [0.5, 0.5]
+    """
     if not callable(step_size_fn):
         raise TypeError(
             "optgrad.scale_by_schedule(step_size_fn=...) must be a function of the step count, "
@@ -64,10 +84,24 @@ def scale_by_schedule(step_size_fn: Any) -> GradientTransformation:
 def scale_by_learning_rate(
     learning_rate: ScalarOrSchedule, *, flip_sign: bool = True
 ) -> GradientTransformation:
-    """Multiplies updates by ``-learning_rate`` (by ``+learning_rate`` if ``flip_sign=False``).
+    r"""Multiplies updates by ``-learning_rate`` (by ``+learning_rate`` if ``flip_sign=False``).
 
     This is where every optimizer turns a direction of ascent into a step of descent: the
     updates it returns are *added* to the parameters by :func:`optgrad.apply_updates`.
+
+    Args:
+        learning_rate: the step size :math:`\eta`, a number or a schedule of the step count.
+        flip_sign: multiply by :math:`-\eta` (default) so the updates descend; ``False`` multiplies
+            by :math:`\eta`.
+
+    Returns:
+        A :class:`optgrad.GradientTransformation`; with a schedule its state holds the step count.
+
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> tx = og.scale_by_learning_rate(0.5)
+        >>> tx.update({"w": jnp.ones(2)}, tx.init({"w": jnp.zeros(2)}))[0]["w"].tolist()
+        [-0.5, -0.5]
     """
     _check.scalar_or_schedule("optgrad.scale_by_learning_rate", "learning_rate", learning_rate)
     _check.non_negative("optgrad.scale_by_learning_rate", "learning_rate", learning_rate)

@@ -50,6 +50,15 @@ def apply_updates(params: Params, updates: Updates, *, key: jax.Array | None = N
     updates smaller than half a bf16 ulp are not lost; pass a fresh key every step, e.g.
     ``jax.random.fold_in(key, step)``.
 
+    Args:
+        params: the current parameters.
+        updates: a tree of the structure of ``params`` to add.
+        key: a PRNG key for stochastic rounding of bfloat16 leaves; ``None`` (default) rounds to
+            nearest.
+
+    Returns:
+        The new parameters, each leaf in its old dtype.
+
     Example:
         >>> import jax.numpy as jnp, optgrad as og
         >>> og.apply_updates({"w": jnp.ones(2, jnp.bfloat16)}, {"w": jnp.full(2, 0.5)})["w"].dtype

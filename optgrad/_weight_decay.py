@@ -32,6 +32,16 @@ def add_decayed_weights(
         weight_decay: :math:`\lambda \ge 0`, a number or a schedule of the step count.
         mask: a tree of booleans mirroring the params (or a prefix of it), or a function of the
             params returning one; leaves where it is ``False`` are not decayed (biases, norms).
+
+    Returns:
+        A :class:`optgrad.GradientTransformation`; its state holds the current ``weight_decay``.
+
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> tx = og.add_decayed_weights(0.5)
+        >>> params = {"w": jnp.array([2.0, -4.0])}
+        >>> tx.update({"w": jnp.zeros(2)}, tx.init(params), params)[0]["w"].tolist()
+        [1.0, -2.0]
     """
     call = "optgrad.add_decayed_weights"
     _check.scalar_or_schedule(call, "weight_decay", weight_decay)

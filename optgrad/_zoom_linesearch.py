@@ -136,6 +136,23 @@ def scale_by_zoom_linesearch(
     :func:`scale_by_backtracking_linesearch`. Same arguments and, in float64, the same steps as
     Optax 0.2.8's function of that name (tested); ``verbose`` is accepted and ignored.
 
+    Args:
+        max_linesearch_steps: the most iterations of the search per update.
+        max_learning_rate: the largest step allowed (``None``: unbounded).
+        tol: the tolerance of the decrease condition.
+        increase_factor: the factor the step grows by before a new search.
+        slope_rtol: the sufficient-decrease (Armijo) constant.
+        curv_rtol: the curvature (Wolfe) constant.
+        approx_dec_rtol: the tolerance of the approximate Wolfe decrease (``None`` to disable).
+        stepsize_precision: the smallest bracket width before the search gives up.
+        initial_guess_strategy: ``"keep"`` the last step or ``"one"`` to restart from 1.
+        verbose: print what the search does (default ``False``).
+
+    Returns:
+        A :class:`optgrad.GradientTransformation` that reads ``value=``, ``grad=`` and ``value_fn=``
+            in ``update``; its state holds the
+            accepted step and what the search measured.
+
     References:
         Nocedal & Wright, *Numerical Optimization* (2nd ed., 2006), Algorithms 3.5 and 3.6 and
         section 3.5 (interpolation); Hager & Zhang, "A new conjugate gradient method with

@@ -94,6 +94,37 @@ def test_every_public_callable_is_documented():
             assert inspect.getdoc(obj), f"{module.__name__}.{name} has no docstring"
 
 
+# Type aliases (`Params = Any`-style typing objects) are not functions or classes with an API of
+# their own; `inspect` may still report them, so they are exempt from the sections test below.
+_TYPE_ALIASES = {"ArrayTree", "Params", "Updates", "OptState"}
+
+
+def _is_state(obj) -> bool:
+    # NamedTuple states document their fields, not a call.
+    return inspect.isclass(obj) and issubclass(obj, tuple) and hasattr(obj, "_fields")
+
+
+def test_every_public_callable_has_args_returns_and_an_example():
+    missing = []
+    for module in (og, og.tree, og.schedules, og.torch, og.torch.lr_scheduler, og.projections):
+        for name in sorted(_public(module)):
+            obj = getattr(module, name)
+            if name in _TYPE_ALIASES or _is_state(obj):
+                continue
+            if not (inspect.isfunction(obj) or inspect.isclass(obj)):
+                continue
+            doc = inspect.getdoc(obj) or ""
+            lacks = [] if ">>>" in doc else ["an example (>>>)"]
+            if inspect.isfunction(obj):
+                if inspect.signature(obj).parameters and "Args:" not in doc:
+                    lacks.append("Args:")
+                if "Returns:" not in doc:
+                    lacks.append("Returns:")
+            if lacks:
+                missing.append(f"{module.__name__}.{name}: {', '.join(lacks)}")
+    assert not missing, "public names whose docstring lacks a section:\n" + "\n".join(missing)
+
+
 def test_version_comes_from_package_metadata():
     from importlib.metadata import version
 

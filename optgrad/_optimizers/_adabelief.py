@@ -73,6 +73,14 @@ def scale_by_belief(
     Returns:
         A :class:`optgrad.GradientTransformation` with state :class:`ScaleByBeliefState`.
 
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> tx = og.scale_by_belief()
+        >>> params = {"w": jnp.array([1.0, -2.0])}
+        >>> updates, state = tx.update({"w": jnp.array([0.5, -0.5])}, tx.init(params), params)
+        >>> updates["w"].shape
+        (2,)
+
     References:
         Zhuang et al., "AdaBelief Optimizer: Adapting Stepsizes by the Belief in Observed
         Gradients" (NeurIPS 2020), Algorithm 2.

@@ -45,6 +45,14 @@ def scale_by_adadelta(
 
     Returns:
         A :class:`GradientTransformation` whose state is a :class:`ScaleByAdaDeltaState`.
+
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> tx = og.scale_by_adadelta()
+        >>> params = {"w": jnp.array([1.0, -2.0])}
+        >>> updates, state = tx.update({"w": jnp.array([0.5, -0.5])}, tx.init(params), params)
+        >>> updates["w"].shape
+        (2,)
     """
     call = "optgrad.scale_by_adadelta"
     check_hyperparams(call, rho=("closed_unit", rho), eps=("nonneg", eps))

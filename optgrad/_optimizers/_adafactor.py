@@ -101,6 +101,14 @@ def scale_by_factored_rms(
     Returns:
         A :class:`GradientTransformation` whose state is a :class:`FactoredState`.
 
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> tx = og.scale_by_factored_rms()
+        >>> params = {"w": jnp.array([1.0, -2.0])}
+        >>> updates, state = tx.update({"w": jnp.array([0.5, -0.5])}, tx.init(params), params)
+        >>> updates["w"].shape
+        (2,)
+
     References:
         Shazeer & Stern, "Adafactor: Adaptive Learning Rates with Sublinear Memory Cost"
         (ICML 2018), arXiv:1804.04235.

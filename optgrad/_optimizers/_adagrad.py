@@ -37,6 +37,22 @@ def scale_by_rss(
 
     with :math:`s_0` = ``initial_accumulator_value``. Duchi, Hazan & Singer, "Adaptive
     Subgradient Methods for Online Learning and Stochastic Optimization" (JMLR 2011).
+
+    Args:
+        initial_accumulator_value: the starting value of the sum of squares (default 0.1).
+        eps: :math:`\epsilon` (default ``1e-7``).
+        eps_in_sqrt: add ``eps`` inside the root (default) rather than outside.
+
+    Returns:
+        A :class:`optgrad.GradientTransformation` with state :class:`ScaleByRssState`.
+
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> tx = og.scale_by_rss()
+        >>> params = {"w": jnp.array([1.0, -2.0])}
+        >>> updates, state = tx.update({"w": jnp.array([0.5, -0.5])}, tx.init(params), params)
+        >>> updates["w"].shape
+        (2,)
     """
     call = "optgrad.scale_by_rss"
     check_hyperparams(call, initial_accumulator_value=("nonneg", initial_accumulator_value))
@@ -81,6 +97,21 @@ def adagrad(
     initial_accumulator_value=0.0, eps=0.0)`` up to that ``1e-10`` (a relative ``1e-10 /
     sqrt(s)``); Optax's default ``initial_accumulator_value=0.1`` makes the first steps
     smaller than torch's. ``lr_decay`` and ``weight_decay`` are in ``optgrad.torch.Adagrad``.
+
+    Args:
+        learning_rate: the step size :math:`\eta`, a number or a schedule of the step count.
+        initial_accumulator_value: the starting value of the sum of squares (default 0.1).
+        eps: :math:`\epsilon`, added inside the root (default ``1e-7``).
+
+    Returns:
+        A :class:`optgrad.GradientTransformation` whose state holds the sum of squared gradients.
+
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> tx = og.adagrad(1.0)
+        >>> updates, _ = tx.update({"w": jnp.zeros(2)}, tx.init({"w": jnp.zeros(2)}))
+        >>> updates["w"].shape
+        (2,)
     """
     check_hyperparams("optgrad.adagrad", learning_rate=("lr", learning_rate), eps=("nonneg", eps))
     check_hyperparams(

@@ -94,6 +94,18 @@ def scale_by_adam(
         stochastic_rounding: store bfloat16 moments with stochastic rounding
             (:func:`optgrad.stochastic_round`), so that small changes to a long average are
             not lost; the update itself always uses the unrounded moments.
+
+    Returns:
+        A :class:`optgrad.GradientTransformation` with state :class:`ScaleByAdamState` (count,
+            ``mu``, ``nu``).
+
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> tx = og.scale_by_adam()
+        >>> params = {"w": jnp.array([1.0, -2.0])}
+        >>> updates, state = tx.update({"w": jnp.array([0.5, -0.5])}, tx.init(params), params)
+        >>> updates["w"].shape
+        (2,)
     """
     check_hyperparams(
         "optgrad.scale_by_adam",
@@ -165,6 +177,28 @@ def scale_by_amsgrad(
     - ``bias_correction_nu=False`` (the paper): the maximum of the raw :math:`v`, uncorrected.
 
     Reddi, Kale & Kumar, "On the Convergence of Adam and Beyond" (2018).
+
+    Args:
+        b1: decay of the first moment :math:`\beta_1` (default 0.9).
+        b2: decay of the second moment :math:`\beta_2` (default 0.999).
+        eps: :math:`\epsilon`, added outside the square root.
+        eps_root: :math:`\epsilon_{root}`, added inside it (default 0).
+        mu_dtype: dtype of the first moment (default: the params').
+        bias_correction_mu: correct the first moment for its zero start (default ``True``).
+        bias_correction_nu: correct the second moment likewise (default ``True``).
+        max_of_raw_nu: keep the maximum of the uncorrected second moment, as torch does (default
+            ``False``).
+
+    Returns:
+        A :class:`optgrad.GradientTransformation` with state :class:`ScaleByAmsgradState`.
+
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> tx = og.scale_by_amsgrad()
+        >>> params = {"w": jnp.array([1.0, -2.0])}
+        >>> updates, state = tx.update({"w": jnp.array([0.5, -0.5])}, tx.init(params), params)
+        >>> updates["w"].shape
+        (2,)
     """
     check_hyperparams(
         "optgrad.scale_by_amsgrad",
@@ -242,6 +276,19 @@ def adam(
     ``weight_decay`` is an L2 term added to the gradient, and ``amsgrad=True`` is its own
     convention: use ``optgrad.torch.Adam`` for either.
 
+    Args:
+        learning_rate: the step size :math:`\eta`, a number or a schedule of the step count.
+        b1: decay of the first moment :math:`\beta_1` (default 0.9).
+        b2: decay of the second moment :math:`\beta_2` (default 0.999).
+        eps: :math:`\epsilon`, added outside the square root.
+        eps_root: :math:`\epsilon_{root}`, added inside it (default 0).
+        mu_dtype: dtype of the first moment (default: the params').
+        nesterov: use NAdam's look-ahead first moment (default ``False``).
+        nu_dtype: dtype of the second moment (default: the params').
+
+    Returns:
+        A :class:`optgrad.GradientTransformation` whose state holds the step count and both moments.
+
     Example:
         >>> import jax.numpy as jnp, optgrad as og
         >>> tx = og.adam(1e-3)
@@ -288,6 +335,30 @@ def adamw(
     PyTorch equivalent: ``torch.optim.AdamW(lr, weight_decay=wd)`` is ``adamw(lr,
     weight_decay=wd)`` (pass torch's default ``1e-2`` explicitly); ``optgrad.torch.AdamW``
     takes torch's names and defaults, and its ``amsgrad=True``.
+
+    Args:
+        learning_rate: the step size :math:`\eta`, a number or a schedule of the step count.
+        b1: decay of the first moment :math:`\beta_1` (default 0.9).
+        b2: decay of the second moment :math:`\beta_2` (default 0.999).
+        eps: :math:`\epsilon`, added outside the square root.
+        eps_root: :math:`\epsilon_{root}`, added inside it (default 0).
+        mu_dtype: dtype of the first moment (default: the params').
+        weight_decay: :math:`\lambda`, the decoupled decay rate (default ``1e-4``).
+        mask: a tree of booleans (or a function of the params giving one) selecting the leaves to
+            decay; ``None`` decays all.
+        nesterov: use NAdam's look-ahead first moment (default ``False``).
+        nu_dtype: dtype of the second moment (default: the params').
+
+    Returns:
+        A :class:`optgrad.GradientTransformation` whose state holds the step count and both moments.
+
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> tx = og.adamw(0.5, weight_decay=0.5)
+        >>> params = {"w": jnp.ones(2)}
+        >>> updates, _ = tx.update({"w": jnp.zeros(2)}, tx.init(params), params)
+        >>> updates["w"].tolist()
+        [-0.25, -0.25]
     """
     rules = _adam_rules(learning_rate, b1, b2, eps, eps_root)
     check_hyperparams("optgrad.adamw", weight_decay=("nonneg", weight_decay), **rules)
@@ -328,6 +399,26 @@ def nadam(
 
     PyTorch equivalent: none with these numbers; ``torch.optim.NAdam``'s momentum-decay schedule
     (``momentum_decay=4e-3``) is ``optgrad.torch.NAdam``.
+
+    Args:
+        learning_rate: the step size :math:`\eta`, a number or a schedule of the step count.
+        b1: decay of the first moment :math:`\beta_1` (default 0.9).
+        b2: decay of the second moment :math:`\beta_2` (default 0.999).
+        eps: :math:`\epsilon`, added outside the square root.
+        eps_root: :math:`\epsilon_{root}`, added inside it (default 0).
+        mu_dtype: dtype of the first moment (default: the params').
+        nu_dtype: dtype of the second moment (default: the params').
+
+    Returns:
+        A :class:`optgrad.GradientTransformation` whose state holds the step count and both moments.
+
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> tx = og.nadam(1e-3)
+        >>> params = {"w": jnp.array([1.0, -2.0])}
+        >>> updates, state = tx.update({"w": jnp.array([0.5, -0.5])}, tx.init(params), params)
+        >>> updates["w"].shape
+        (2,)
     """
     check_hyperparams("optgrad.nadam", **_adam_rules(learning_rate, b1, b2, eps, eps_root))
     return adam(learning_rate, b1, b2, eps, eps_root, mu_dtype, nesterov=True, nu_dtype=nu_dtype)
@@ -353,6 +444,28 @@ def amsgrad(
     corrected :math:`v_t / (1-\beta_2^t)`), and the trajectories differ once the maximum binds.
     For torch's numbers use ``optgrad.torch.Adam(amsgrad=True)`` (or
     ``scale_by_amsgrad(max_of_raw_nu=True)``).
+
+    Args:
+        learning_rate: the step size :math:`\eta`, a number or a schedule of the step count.
+        b1: decay of the first moment :math:`\beta_1` (default 0.9).
+        b2: decay of the second moment :math:`\beta_2` (default 0.999).
+        eps: :math:`\epsilon`, added outside the square root.
+        eps_root: :math:`\epsilon_{root}`, added inside it (default 0).
+        mu_dtype: dtype of the first moment (default: the params').
+        bias_correction_mu: correct the first moment for its zero start (default ``True``).
+        bias_correction_nu: correct the second moment likewise (default ``True``).
+
+    Returns:
+        A :class:`optgrad.GradientTransformation` whose state holds the step count, the moments and
+            the running maximum.
+
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> tx = og.amsgrad(1e-3)
+        >>> params = {"w": jnp.array([1.0, -2.0])}
+        >>> updates, state = tx.update({"w": jnp.array([0.5, -0.5])}, tx.init(params), params)
+        >>> updates["w"].shape
+        (2,)
     """
     check_hyperparams("optgrad.amsgrad", **_adam_rules(learning_rate, b1, b2, eps, eps_root))
 
@@ -392,6 +505,21 @@ def nadamw(
 
     PyTorch equivalent: none with these numbers; ``torch.optim.NAdam(decoupled_weight_decay=
     True)`` adds a momentum-decay schedule, see ``optgrad.torch.NAdam``.
+
+    Args:
+        learning_rate: the step size :math:`\eta`, a number or a schedule of the step count.
+        b1: decay of the first moment :math:`\beta_1` (default 0.9).
+        b2: decay of the second moment :math:`\beta_2` (default 0.999).
+        eps: :math:`\epsilon`, added outside the square root.
+        eps_root: :math:`\epsilon_{root}`, added inside it (default 0).
+        mu_dtype: dtype of the first moment (default: the params').
+        weight_decay: :math:`\lambda`, the decoupled decay rate (default ``1e-4``).
+        mask: a tree of booleans (or a function of the params giving one) selecting the leaves to
+            decay; ``None`` decays all.
+        nu_dtype: dtype of the second moment (default: the params').
+
+    Returns:
+        A :class:`optgrad.GradientTransformation` whose state holds the step count and both moments.
 
     Example:
         >>> import jax.numpy as jnp, optgrad as og

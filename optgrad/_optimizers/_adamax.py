@@ -54,6 +54,14 @@ def scale_by_adamax(
     Returns:
         A :class:`optgrad.GradientTransformation` with state :class:`ScaleByAdamaxState`.
 
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> tx = og.scale_by_adamax()
+        >>> params = {"w": jnp.array([1.0, -2.0])}
+        >>> updates, state = tx.update({"w": jnp.array([0.5, -0.5])}, tx.init(params), params)
+        >>> updates["w"].shape
+        (2,)
+
     References:
         Kingma & Ba, "Adam: A Method for Stochastic Optimization" (ICLR 2015), Algorithm 2.
     """

@@ -84,6 +84,14 @@ def scale_by_adan(
     Returns:
         A :class:`optgrad.GradientTransformation` with state :class:`ScaleByAdanState`.
 
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> tx = og.scale_by_adan()
+        >>> params = {"w": jnp.array([1.0, -2.0])}
+        >>> updates, state = tx.update({"w": jnp.array([0.5, -0.5])}, tx.init(params), params)
+        >>> updates["w"].shape
+        (2,)
+
     References:
         Xie et al., "Adan: Adaptive Nesterov Momentum Algorithm for Faster Optimizing Deep
         Models" (IEEE TPAMI 2024; arXiv:2208.06677), Algorithm 1.

@@ -87,6 +87,14 @@ def scale_by_distance_over_gradients(
         A :class:`GradientTransformation` whose state is a
         :class:`ScaleByDistanceOverGradientsState`; ``update`` needs the params.
 
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> tx = og.scale_by_distance_over_gradients()
+        >>> params = {"w": jnp.array([1.0, -2.0])}
+        >>> updates, state = tx.update({"w": jnp.array([0.5, -0.5])}, tx.init(params), params)
+        >>> updates["w"].shape
+        (2,)
+
     References:
         Ivgi, Hinder & Carmon, "DoG is SGD's Best Friend: A Parameter-Free Dynamic Step Size
         Schedule" (ICML 2023), arXiv:2302.12022, eq. (1) and section 3.3 (L-DoG).
@@ -188,6 +196,14 @@ def scale_by_dog(
     Returns:
         A :class:`GradientTransformation` whose state is a :class:`DoGState`; ``update`` needs
         the params.
+
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> tx = og.scale_by_dog()
+        >>> params = {"w": jnp.array([1.0, -2.0])}
+        >>> updates, state = tx.update({"w": jnp.array([0.5, -0.5])}, tx.init(params), params)
+        >>> updates["w"].shape
+        (2,)
 
     References:
         Ivgi, Hinder & Carmon, "DoG is SGD's Best Friend: A Parameter-Free Dynamic Step Size

@@ -110,6 +110,14 @@ def scale_by_lbfgs(
     axis of length ``memory_size`` (:class:`ScaleByLBFGSState`): memory is
     :math:`(2m + 2)` times the params'. Same numbers as Optax 0.2.8's ``scale_by_lbfgs``.
 
+    Args:
+        memory_size: the number of past curvature pairs kept (default 10).
+        scale_init_precond: scale the initial inverse Hessian by the latest curvature pair (default
+            ``True``).
+
+    Returns:
+        A :class:`optgrad.GradientTransformation` with state :class:`ScaleByLBFGSState`.
+
     References:
         Nocedal & Wright, *Numerical Optimization* (2nd ed., 2006), Algorithms 7.4 and 7.5;
         Liu & Nocedal, "On the limited memory BFGS method for large scale optimization",
@@ -200,6 +208,19 @@ def lbfgs(
     Same arguments and, in float64, the same iterates as Optax 0.2.8's ``lbfgs``. For
     ``torch.optim.LBFGS``'s algorithm (several iterations per step, its own line search) use
     ``optgrad.torch.LBFGS``.
+
+    Args:
+        learning_rate: the factor :math:`\alpha`, a number or a schedule of the step count. ``None``
+            (default) means 1.
+        memory_size: the number of past curvature pairs kept (default 10).
+        scale_init_precond: scale the initial inverse Hessian by the latest curvature pair (default
+            ``True``).
+        linesearch: the line search run along the direction (default: a zoom line search); ``None``
+            for none.
+
+    Returns:
+        A :class:`optgrad.GradientTransformation` whose state holds the curvature memory and the
+            line search's state.
 
     References:
         Nocedal & Wright, *Numerical Optimization* (2nd ed., 2006), Algorithms 7.4, 7.5 and

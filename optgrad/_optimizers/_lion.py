@@ -66,6 +66,13 @@ def scale_by_lion(
     Returns:
         A :class:`optgrad.GradientTransformation` with state :class:`ScaleByLionState`.
 
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> tx = og.scale_by_lion()
+        >>> params = {"w": jnp.zeros(2)}
+        >>> tx.update({"w": jnp.array([0.5, -2.0])}, tx.init(params))[0]["w"].tolist()
+        [1.0, -1.0]
+
     References:
         Chen et al., "Symbolic Discovery of Optimization Algorithms" (NeurIPS 2023),
         Algorithm 2.

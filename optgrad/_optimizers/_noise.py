@@ -72,6 +72,14 @@ def add_noise(
     Returns:
         A :class:`GradientTransformation` whose state is an :class:`AddNoiseState`.
 
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> tx = og.add_noise(0.01, 0.55, key=0)
+        >>> params = {"w": jnp.array([1.0, -2.0])}
+        >>> updates, state = tx.update({"w": jnp.array([0.5, -0.5])}, tx.init(params), params)
+        >>> updates["w"].shape
+        (2,)
+
     References:
         Neelakantan et al., "Adding Gradient Noise Improves Learning for Very Deep Networks"
         (2015), arXiv:1511.06807, section 2.

@@ -86,6 +86,14 @@ def scale_by_novograd(
         A :class:`optgrad.GradientTransformation` with state :class:`ScaleByNovogradState`;
         ``update`` needs the params.
 
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> tx = og.scale_by_novograd()
+        >>> params = {"w": jnp.array([1.0, -2.0])}
+        >>> updates, state = tx.update({"w": jnp.array([0.5, -0.5])}, tx.init(params), params)
+        >>> updates["w"].shape
+        (2,)
+
     References:
         Ginsburg et al., "Stochastic Gradient Methods with Layer-wise Adaptive Moments for
         Training of Deep Networks" (arXiv:1905.11286, 2019), Algorithm 1.

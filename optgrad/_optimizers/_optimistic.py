@@ -42,6 +42,14 @@ def scale_by_optimistic_gradient(
         A :class:`GradientTransformation` whose state is a
         :class:`ScaleByOptimisticGradientState`.
 
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> tx = og.scale_by_optimistic_gradient()
+        >>> params = {"w": jnp.array([1.0, -2.0])}
+        >>> updates, state = tx.update({"w": jnp.array([0.5, -0.5])}, tx.init(params), params)
+        >>> updates["w"].shape
+        (2,)
+
     References:
         Mokhtari, Ozdaglar & Pattathil, "A Unified Analysis of Extra-gradient and Optimistic
         Gradient Methods for Saddle Point Problems: Proximal Point Approach" (AISTATS 2020),

@@ -47,6 +47,13 @@ def scale_by_polyak(
     Returns:
         A stateless :class:`GradientTransformation` that reads ``value=``.
 
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> tx, params = og.scale_by_polyak(), {"w": jnp.array([1.0, -2.0])}
+        >>> grads = {"w": jnp.array([2.0, 0.0])}
+        >>> tx.update(grads, tx.init(params), params, value=jnp.array(2.0))[0]["w"].tolist()
+        [1.0, 0.0]
+
     References:
         Polyak, "Introduction to Optimization" (1987), section 5.3; Loizou, Vaswani, Laradji &
         Lacoste-Julien, "Stochastic Polyak Step-size for SGD" (AISTATS 2021), eq. (4) (SPS_max);

@@ -115,6 +115,14 @@ def scale_by_radam(
         A :class:`optgrad.GradientTransformation` with state
         :class:`optgrad.ScaleByAdamState` (as in Optax).
 
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> tx = og.scale_by_radam()
+        >>> params = {"w": jnp.array([1.0, -2.0])}
+        >>> updates, state = tx.update({"w": jnp.array([0.5, -0.5])}, tx.init(params), params)
+        >>> updates["w"].shape
+        (2,)
+
     References:
         Liu et al., "On the Variance of the Adaptive Learning Rate and Beyond" (ICLR 2020),
         Algorithm 2.

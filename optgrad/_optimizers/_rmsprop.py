@@ -59,6 +59,24 @@ def scale_by_rms(
     with :math:`\rho` = ``decay``, :math:`v_0` = ``initial_scale`` and
     :math:`\hat v_t = v_t/(1-\rho^t)` if ``bias_correction`` else :math:`v_t`. Tieleman &
     Hinton, Lecture 6.5 of "Neural Networks for Machine Learning" (2012).
+
+    Args:
+        decay: the decay of the squared-gradient average (default 0.9).
+        eps: :math:`\epsilon` (default ``1e-8``).
+        initial_scale: the starting value of that average (default 0).
+        eps_in_sqrt: add ``eps`` inside the root (default) rather than outside.
+        bias_correction: correct the average for its zero start (default ``False``).
+
+    Returns:
+        A :class:`optgrad.GradientTransformation` with state :class:`ScaleByRmsState`.
+
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> tx = og.scale_by_rms()
+        >>> params = {"w": jnp.array([1.0, -2.0])}
+        >>> updates, state = tx.update({"w": jnp.array([0.5, -0.5])}, tx.init(params), params)
+        >>> updates["w"].shape
+        (2,)
     """
     _check_rms("optgrad.scale_by_rms", decay, eps, initial_scale)
     correct = bias_correction
@@ -100,6 +118,24 @@ def scale_by_stddev(
     ``bias_correction``). The variance :math:`v_t - m_t^2` is clamped at 0, so that rounding
     never makes its root NaN (Optax does not clamp). Graves, "Generating Sequences With
     Recurrent Neural Networks" (2013).
+
+    Args:
+        decay: the decay of the gradient averages (default 0.9).
+        eps: :math:`\epsilon` (default ``1e-8``).
+        initial_scale: the starting value of the squared-gradient average (default 0).
+        eps_in_sqrt: add ``eps`` inside the root (default) rather than outside.
+        bias_correction: correct the averages for their zero start (default ``False``).
+
+    Returns:
+        A :class:`optgrad.GradientTransformation` with state :class:`ScaleByRStdDevState`.
+
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> tx = og.scale_by_stddev()
+        >>> params = {"w": jnp.array([1.0, -2.0])}
+        >>> updates, state = tx.update({"w": jnp.array([0.5, -0.5])}, tx.init(params), params)
+        >>> updates["w"].shape
+        (2,)
     """
     _check_rms("optgrad.scale_by_stddev", decay, eps, initial_scale)
     correct = bias_correction
@@ -159,6 +195,29 @@ def rmsprop(
     ``momentum=...`` (and ``centered=True``) for torch's, equal for a constant learning rate
     (measured: within 4e-7 of ``max|theta|`` of torch over 120 steps, with and without
     momentum). torch's ``weight_decay`` (L2) and ``maximize`` are in ``optgrad.torch.RMSprop``.
+
+    Args:
+        learning_rate: the step size :math:`\eta`, a number or a schedule of the step count.
+        decay: the decay of the squared-gradient average (default 0.9).
+        eps: :math:`\epsilon` (default ``1e-8``).
+        initial_scale: the starting value of that average (default 0).
+        eps_in_sqrt: add ``eps`` inside the root (default) rather than outside.
+        centered: divide by the standard deviation instead of the RMS (default ``False``).
+        momentum: the momentum decay; ``None`` (default) for none.
+        nesterov: use Nesterov momentum (default ``False``).
+        bias_correction: correct the averages for their zero start (default ``False``).
+
+    Returns:
+        A :class:`optgrad.GradientTransformation` whose state holds the averages (and the momentum
+            buffer).
+
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> tx = og.rmsprop(1e-3)
+        >>> params = {"w": jnp.array([1.0, -2.0])}
+        >>> updates, state = tx.update({"w": jnp.array([0.5, -0.5])}, tx.init(params), params)
+        >>> updates["w"].shape
+        (2,)
     """
     call = "optgrad.rmsprop"
     if nesterov and momentum is None:

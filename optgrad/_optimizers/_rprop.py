@@ -81,6 +81,14 @@ def scale_by_rprop(
     Returns:
         A :class:`GradientTransformation` whose state is a :class:`ScaleByRpropState`.
 
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> tx = og.scale_by_rprop(0.1)
+        >>> params = {"w": jnp.array([1.0, -2.0])}
+        >>> updates, state = tx.update({"w": jnp.array([0.5, -0.5])}, tx.init(params), params)
+        >>> updates["w"].shape
+        (2,)
+
     References:
         Riedmiller & Braun, "A Direct Adaptive Method for Faster Backpropagation Learning: The
         RPROP Algorithm" (IEEE ICNN 1993); Igel & Huesken, "Empirical evaluation of the

@@ -44,6 +44,18 @@ def sgd(
     L2 term (added to the gradient before the momentum, not decoupled). For ``dampening`` and
     torch's names use ``optgrad.torch.SGD``.
 
+    Args:
+        learning_rate: the step size :math:`\eta`, a number or a schedule of the step count.
+        momentum: the momentum decay; ``None`` (default) for plain SGD.
+        nesterov: use Nesterov momentum (default ``False``).
+        accumulator_dtype: dtype of the momentum buffer (default: the params').
+        weight_decay: an L2 decay rate added to the gradient; ``None`` (default) for none.
+        mask: a tree of booleans (or a function of the params giving one) selecting the leaves to
+            decay.
+
+    Returns:
+        A :class:`optgrad.GradientTransformation` whose state holds the momentum buffer, if any.
+
     Example:
         >>> import jax.numpy as jnp, optgrad as og
         >>> tx = og.sgd(0.1, momentum=0.9)

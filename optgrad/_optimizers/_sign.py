@@ -19,6 +19,9 @@ def scale_by_sign() -> GradientTransformation:
     r"""Replaces each update by its sign, :math:`u = \operatorname{sign}(g)` (0 where
     :math:`g = 0`; for complex :math:`g`, the unit-modulus :math:`g/|g|`).
 
+    Returns:
+        A :class:`optgrad.GradientTransformation` without state.
+
     References:
         Bernstein, Wang, Azizzadenesheli & Anandkumar, "signSGD: Compressed Optimisation for
         Non-Convex Problems" (ICML 2018).

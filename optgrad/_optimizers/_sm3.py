@@ -67,6 +67,14 @@ def scale_by_sm3(
     Returns:
         A :class:`GradientTransformation` whose state is a :class:`ScaleBySM3State`.
 
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> tx = og.scale_by_sm3()
+        >>> params = {"w": jnp.array([1.0, -2.0])}
+        >>> updates, state = tx.update({"w": jnp.array([0.5, -0.5])}, tx.init(params), params)
+        >>> updates["w"].shape
+        (2,)
+
     References:
         Anil, Gupta, Koren & Singer, "Memory-Efficient Adaptive Optimization" (NeurIPS 2019),
         arXiv:1901.11150, Algorithm SM3-II.

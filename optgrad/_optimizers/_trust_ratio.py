@@ -64,6 +64,14 @@ def scale_by_trust_ratio(
     Returns:
         A stateless :class:`optgrad.GradientTransformation`; ``update`` needs the params.
 
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> tx = og.scale_by_trust_ratio()
+        >>> params = {"w": jnp.array([1.0, -2.0])}
+        >>> updates, state = tx.update({"w": jnp.array([0.5, -0.5])}, tx.init(params), params)
+        >>> updates["w"].shape
+        (2,)
+
     References:
         You, Gitman & Ginsburg, "Large Batch Training of Convolutional Networks"
         (arXiv:1708.03888, 2017); You et al., "Large Batch Optimization for Deep Learning:
@@ -108,6 +116,9 @@ def scale_by_param_block_norm(min_scale: float | jax.Array = 1e-3) -> GradientTr
     r"""Multiplies each leaf's update by :math:`\max(\|\theta^l\|, s_{min})`, the norm of its
     parameter block (floored at ``min_scale``; computed in at least float32). Needs the params.
 
+    Args:
+        min_scale: the smallest parameter-block norm used as the scale (default ``1e-3``).
+
     Returns:
         A stateless :class:`optgrad.GradientTransformation`.
 
@@ -136,6 +147,9 @@ def scale_by_param_block_rms(min_scale: float | jax.Array = 1e-3) -> GradientTra
     r"""Multiplies each leaf's update by :math:`\max(\mathrm{rms}(\theta^l), s_{min})`, the
     root mean square of its parameter block (floored at ``min_scale``; at least float32).
     Needs the params.
+
+    Args:
+        min_scale: the smallest parameter-block RMS used as the scale (default ``1e-3``).
 
     Returns:
         A stateless :class:`optgrad.GradientTransformation`.

@@ -58,6 +58,14 @@ def scale_by_yogi(
         A :class:`optgrad.GradientTransformation` with state
         :class:`optgrad.ScaleByAdamState` (as in Optax).
 
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> tx = og.scale_by_yogi()
+        >>> params = {"w": jnp.array([1.0, -2.0])}
+        >>> updates, state = tx.update({"w": jnp.array([0.5, -0.5])}, tx.init(params), params)
+        >>> updates["w"].shape
+        (2,)
+
     References:
         Zaheer et al., "Adaptive Methods for Nonconvex Optimization" (NeurIPS 2018),
         Algorithm 2.

@@ -54,6 +54,12 @@ def projection_non_negative(tree: Any) -> Any:
 
     .. math:: \operatorname{argmin}_{p} \lVert x - p \rVert_2 \ \text{s.t.}\ p \ge 0
 
+    Args:
+        tree: the tree to project.
+
+    Returns:
+        The projected tree.
+
     Example:
         >>> import jax.numpy as jnp, optgrad as og
         >>> og.projections.projection_non_negative({"w": jnp.array([-1.0, 2.0])})["w"].tolist()
@@ -67,6 +73,14 @@ def projection_box(tree: Any, lower: Any, upper: Any) -> Any:
     :math:`\min(\max(x, l), u)` elementwise.
 
     ``lower`` and ``upper`` are scalars or trees of the structure of ``tree``.
+
+    Args:
+        tree: the tree to project.
+        lower: the lower bound, a scalar or a tree like ``tree``.
+        upper: the upper bound, a scalar or a tree like ``tree``.
+
+    Returns:
+        The projected tree.
 
     Example:
         >>> import jax.numpy as jnp, optgrad as og
@@ -94,7 +108,20 @@ def projection_box(tree: Any, lower: Any, upper: Any) -> Any:
 
 def projection_hypercube(tree: Any, scale: Any = 1) -> Any:
     r"""Projection onto the hypercube :math:`[0, \text{scale}]^n` (unit by default):
-    :func:`projection_box` with ``lower=0, upper=scale``."""
+    :func:`projection_box` with ``lower=0, upper=scale``.
+
+    Args:
+        tree: the tree to project.
+        scale: the side length of the cube (default 1).
+
+    Returns:
+        The projected tree.
+
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> og.projections.projection_hypercube({"w": jnp.array([-1.0, 0.5, 2.0])})["w"].tolist()
+        [0.0, 0.5, 1.0]
+    """
     return projection_box(tree, 0, scale)
 
 
@@ -107,6 +134,13 @@ def projection_simplex(tree: Any, scale: Any = 1) -> Any:
     :math:`\tau` is found exactly by sorting :math:`x` (Held, Wolfe & Crowder 1974; Duchi et al.
     2008): with :math:`u` sorted in decreasing order and :math:`\rho` the largest :math:`k` with
     :math:`u_k > (\sum_{j\le k} u_j - s)/k`, :math:`\tau = (\sum_{j \le \rho} u_j - s)/\rho`.
+
+    Args:
+        tree: the tree to project.
+        scale: the radius :math:`s` (default 1).
+
+    Returns:
+        The projected tree.
 
     References:
         Duchi, Shalev-Shwartz, Singer & Chandra, "Efficient Projections onto the l1-Ball for
@@ -129,6 +163,13 @@ def projection_l1_sphere(tree: Any, scale: Any = 1) -> Any:
     :math:`p = \operatorname{sign}(x) \odot \Pi_{\Delta_s}(|x|)`. Entries equal to zero count as
     positive, so the zero tree maps onto the sphere (Optax 0.2.8 gives zero there).
 
+    Args:
+        tree: the tree to project.
+        scale: the radius :math:`s` (default 1).
+
+    Returns:
+        The projected tree.
+
     Example:
         >>> import jax.numpy as jnp, optgrad as og
         >>> og.projections.projection_l1_sphere({"w": jnp.array([-2.0, 1.0])})["w"].tolist()
@@ -142,6 +183,13 @@ def projection_l1_sphere(tree: Any, scale: Any = 1) -> Any:
 def projection_l1_ball(tree: Any, scale: Any = 1) -> Any:
     r"""Projection onto the l1 ball :math:`\{p : \lVert p\rVert_1 \le s\}`: ``tree`` itself if
     inside, else :func:`projection_l1_sphere`.
+
+    Args:
+        tree: the tree to project.
+        scale: the radius :math:`s` (default 1).
+
+    Returns:
+        The projected tree.
 
     References:
         Duchi, Shalev-Shwartz, Singer & Chandra (ICML 2008), section 4.
@@ -166,6 +214,13 @@ def projection_l2_sphere(tree: Any, scale: Any = 1) -> Any:
     r"""Projection onto the l2 sphere: :math:`p = s\, x / \lVert x\rVert_2` (undefined, NaN, for
     the zero tree).
 
+    Args:
+        tree: the tree to project.
+        scale: the radius :math:`s` (default 1).
+
+    Returns:
+        The projected tree.
+
     Example:
         >>> import jax.numpy as jnp, optgrad as og
         >>> og.projections.projection_l2_sphere({"w": jnp.array([3.0, 4.0])})["w"].tolist()
@@ -176,6 +231,13 @@ def projection_l2_sphere(tree: Any, scale: Any = 1) -> Any:
 
 def projection_l2_ball(tree: Any, scale: Any = 1) -> Any:
     r"""Projection onto the l2 ball: :math:`p = x \cdot s / \max(\lVert x\rVert_2, s)`.
+
+    Args:
+        tree: the tree to project.
+        scale: the radius :math:`s` (default 1).
+
+    Returns:
+        The projected tree.
 
     Example:
         >>> import jax.numpy as jnp, optgrad as og
@@ -188,13 +250,33 @@ def projection_l2_ball(tree: Any, scale: Any = 1) -> Any:
 
 def projection_linf_ball(tree: Any, scale: Any = 1) -> Any:
     r"""Projection onto the l-infinity ball :math:`\{p : \max_i |p_i| \le s\}`: clip each entry
-    to :math:`[-s, s]`."""
+    to :math:`[-s, s]`.
+
+    Args:
+        tree: the tree to project.
+        scale: the radius :math:`s` (default 1).
+
+    Returns:
+        The projected tree.
+
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> og.projections.projection_linf_ball({"w": jnp.array([-3.0, 0.5, 2.0])})["w"].tolist()
+        [-1.0, 0.5, 1.0]
+    """
     return projection_box(tree, -jnp.asarray(scale), jnp.asarray(scale))
 
 
 def projection_vector(x: Any, a: Any) -> Any:
     r"""Projection of ``x`` onto the line spanned by the tree ``a``:
     :math:`\frac{\langle x, a\rangle}{\langle a, a\rangle} a`.
+
+    Args:
+        x: the tree to project.
+        a: the direction, a tree of the structure of ``x``.
+
+    Returns:
+        The projected tree.
 
     Example:
         >>> import jax.numpy as jnp, optgrad as og
@@ -209,6 +291,14 @@ def projection_hyperplane(x: Any, a: Any, b: Any) -> Any:
     r"""Projection onto the hyperplane :math:`\{y : \langle a, y\rangle = b\}`:
     :math:`x + \frac{b - \langle a, x\rangle}{\langle a, a\rangle} a`.
 
+    Args:
+        x: the tree to project.
+        a: the normal vector, a tree of the structure of ``x``.
+        b: the offset, a scalar.
+
+    Returns:
+        The projected tree.
+
     Example:
         >>> import jax.numpy as jnp, optgrad as og
         >>> x, a = {"w": jnp.array([1.0, 2.0])}, {"w": jnp.array([1.0, 1.0])}
@@ -221,6 +311,14 @@ def projection_hyperplane(x: Any, a: Any, b: Any) -> Any:
 def projection_halfspace(x: Any, a: Any, b: Any) -> Any:
     r"""Projection onto the halfspace :math:`\{y : \langle a, y\rangle \le b\}`:
     :math:`x + \frac{\min(0,\, b - \langle a, x\rangle)}{\langle a, a\rangle} a`.
+
+    Args:
+        x: the tree to project.
+        a: the normal vector, a tree of the structure of ``x``.
+        b: the offset, a scalar.
+
+    Returns:
+        The projected tree.
 
     Example:
         >>> import jax.numpy as jnp, optgrad as og

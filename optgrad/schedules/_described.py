@@ -76,6 +76,12 @@ def describe(schedule: Callable[[Any], Any]) -> str:
     an Optax schedule) it is the function's ``__name__`` (``'<lambda>'``, ``'schedule'``), or
     the ``repr`` of an object without one.
 
+    Args:
+      schedule: the schedule (any callable) to describe.
+
+    Returns:
+      The description, a ``str``.
+
     Example:
       >>> from optgrad import schedules
       >>> schedules.describe(schedules.cosine_decay_schedule(0.1, decay_steps=1000))

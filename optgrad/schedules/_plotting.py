@@ -79,6 +79,14 @@ def plot(schedules: Any, steps: int, ax: Any = None) -> Any:
     Raises:
       ImportError: matplotlib is not installed (it is an optional dependency:
         ``pip install matplotlib``).
+
+    Example:
+      >>> import matplotlib
+      >>> matplotlib.use("Agg")
+      >>> from optgrad import schedules
+      >>> ax = schedules.plot(schedules.linear_schedule(1.0, 0.0, 10), steps=10)
+      >>> len(ax.get_lines())
+      1
     """
     labelled = _labelled(schedules)
     for label, schedule in labelled:

@@ -85,6 +85,21 @@ def Adadelta(
     ``differentiable`` are accepted and have no effect: XLA fuses the step under ``jit``.
     Real parameters only (torch treats a complex one as pairs of reals).
 
+    Args:
+        lr: the learning rate :math:`\gamma`, a number or a schedule of the update count.
+        rho: the decay :math:`\rho` of the running averages.
+        eps: the :math:`\epsilon` that keeps the denominator away from zero.
+        weight_decay: the decay rate :math:`\lambda` (0 for none).
+        foreach: accepted for torch compatibility; no effect.
+        capturable: accepted for torch compatibility; no effect.
+        maximize: ascend the objective instead of descending it (default ``False``).
+        differentiable: accepted for torch compatibility; no effect.
+
+    Returns:
+        A :class:`optgrad.GradientTransformation` whose state holds the hyperparameters (by torch's
+            names) and
+            the optimizer's buffers.
+
     Example:
         >>> import jax.numpy as jnp, optgrad as og
         >>> tx = og.torch.Adadelta(lr=1.0, rho=0.0, eps=1.0)

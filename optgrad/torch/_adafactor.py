@@ -158,6 +158,20 @@ def Adafactor(
     count. The statistics are ``row_var``, ``col_var`` and ``variance`` (see
     :class:`AdafactorState`). ``foreach`` is accepted and has no effect. Real parameters only.
 
+    Args:
+        lr: the learning rate :math:`\gamma`, a number or a schedule of the update count.
+        beta2_decay: the exponent of the second-moment decay schedule.
+        eps: the :math:`\epsilon` that keeps the denominator away from zero.
+        d: the clipping threshold of the update RMS.
+        weight_decay: the decay rate :math:`\lambda` (0 for none).
+        foreach: accepted for torch compatibility; no effect.
+        maximize: ascend the objective instead of descending it (default ``False``).
+
+    Returns:
+        A :class:`optgrad.GradientTransformation` whose state holds the hyperparameters (by torch's
+            names) and
+            the optimizer's buffers.
+
     Example:
         >>> import jax, jax.numpy as jnp, optgrad as og
         >>> tx = og.torch.Adafactor(lr=0.01)

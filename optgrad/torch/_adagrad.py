@@ -50,6 +50,22 @@ def Adagrad(
     ``eps=1e-10`` outside the root (Optax ``1e-7`` inside), ``lr_decay``, ``weight_decay`` and
     ``maximize``.
 
+    Args:
+        lr: the learning rate :math:`\gamma`, a number or a schedule of the update count.
+        lr_decay: the decay of the learning rate with the step count.
+        weight_decay: the decay rate :math:`\lambda` (0 for none).
+        initial_accumulator_value: the starting value of the sum of squares.
+        eps: the :math:`\epsilon` that keeps the denominator away from zero.
+        foreach: accepted for torch compatibility; no effect.
+        maximize: ascend the objective instead of descending it (default ``False``).
+        differentiable: accepted for torch compatibility; no effect.
+        fused: accepted for torch compatibility; no effect.
+
+    Returns:
+        A :class:`optgrad.GradientTransformation` whose state holds the hyperparameters (by torch's
+            names) and
+            the optimizer's buffers.
+
     Example:
         >>> import jax.numpy as jnp, optgrad as og
         >>> tx = og.torch.Adagrad(lr=0.1, lr_decay=1.0)

@@ -74,6 +74,25 @@ def Adam(
     Differences from :func:`optgrad.adam`: torch's names (``lr``, ``betas``), ``weight_decay``,
     ``maximize``, and torch's AMSGrad. Without them the two agree to float32 rounding.
 
+    Args:
+        lr: the learning rate :math:`\gamma`, a number or a schedule of the update count.
+        betas: the pair :math:`(\beta_1, \beta_2)` of moment decays.
+        eps: the :math:`\epsilon` that keeps the denominator away from zero.
+        weight_decay: the decay rate :math:`\lambda` (0 for none).
+        amsgrad: keep the running maximum of the second moment (torch's AMSGrad).
+        foreach: accepted for torch compatibility; no effect.
+        maximize: ascend the objective instead of descending it (default ``False``).
+        capturable: accepted for torch compatibility; no effect.
+        differentiable: accepted for torch compatibility; no effect.
+        fused: accepted for torch compatibility; no effect.
+        decoupled_weight_decay: decay the weights directly (AdamW-style) instead of through the
+            gradient.
+
+    Returns:
+        A :class:`optgrad.GradientTransformation` whose state holds the hyperparameters (by torch's
+            names) and
+            the optimizer's buffers.
+
     Example:
         >>> import jax.numpy as jnp, optgrad as og
         >>> tx = og.torch.Adam(lr=0.1, betas=(0.8, 0.95))
@@ -111,6 +130,23 @@ def AdamW(
     (torch's); :func:`optgrad.adamw` defaults to Optax's ``1e-4``. Hyperparameters are held in
     the state as in :func:`Adam`. Loshchilov & Hutter, "Decoupled Weight Decay Regularization"
     (2019).
+
+    Args:
+        lr: the learning rate :math:`\gamma`, a number or a schedule of the update count.
+        betas: the pair :math:`(\beta_1, \beta_2)` of moment decays.
+        eps: the :math:`\epsilon` that keeps the denominator away from zero.
+        weight_decay: the decay rate :math:`\lambda` (0 for none).
+        amsgrad: keep the running maximum of the second moment (torch's AMSGrad).
+        maximize: ascend the objective instead of descending it (default ``False``).
+        foreach: accepted for torch compatibility; no effect.
+        capturable: accepted for torch compatibility; no effect.
+        differentiable: accepted for torch compatibility; no effect.
+        fused: accepted for torch compatibility; no effect.
+
+    Returns:
+        A :class:`optgrad.GradientTransformation` whose state holds the hyperparameters (by torch's
+            names) and
+            the optimizer's buffers.
 
     Example:
         >>> import jax.numpy as jnp, optgrad as og

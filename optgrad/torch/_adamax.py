@@ -79,6 +79,21 @@ def Adamax(
     ``exp_inf``. ``foreach``, ``differentiable`` and ``capturable`` are accepted and have no
     effect: XLA fuses the step under ``jit``. Real parameters only.
 
+    Args:
+        lr: the learning rate :math:`\gamma`, a number or a schedule of the update count.
+        betas: the pair :math:`(\beta_1, \beta_2)` of moment decays.
+        eps: the :math:`\epsilon` that keeps the denominator away from zero.
+        weight_decay: the decay rate :math:`\lambda` (0 for none).
+        foreach: accepted for torch compatibility; no effect.
+        maximize: ascend the objective instead of descending it (default ``False``).
+        differentiable: accepted for torch compatibility; no effect.
+        capturable: accepted for torch compatibility; no effect.
+
+    Returns:
+        A :class:`optgrad.GradientTransformation` whose state holds the hyperparameters (by torch's
+            names) and
+            the optimizer's buffers.
+
     Example:
         >>> import jax.numpy as jnp, optgrad as og
         >>> tx = og.torch.Adamax(lr=0.1, eps=0.0)

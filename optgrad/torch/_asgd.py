@@ -102,6 +102,22 @@ def ASGD(
     ``differentiable`` and ``capturable`` are accepted and have no effect. Real parameters only.
     Stricter than torch: ``lambd``, ``alpha`` and ``t0`` must be non-negative.
 
+    Args:
+        lr: the learning rate :math:`\gamma`, a number or a schedule of the update count.
+        lambd: the decay term :math:`\lambda` of the step size.
+        alpha: the exponent (ASGD) or smoothing constant (RMSprop) :math:`\alpha`.
+        t0: the step at which averaging starts.
+        weight_decay: the decay rate :math:`\lambda` (0 for none).
+        foreach: accepted for torch compatibility; no effect.
+        maximize: ascend the objective instead of descending it (default ``False``).
+        differentiable: accepted for torch compatibility; no effect.
+        capturable: accepted for torch compatibility; no effect.
+
+    Returns:
+        A :class:`optgrad.GradientTransformation` whose state holds the hyperparameters (by torch's
+            names) and
+            the optimizer's buffers.
+
     Example:
         >>> import jax.numpy as jnp, optgrad as og
         >>> tx = og.torch.ASGD(lr=0.5, lambd=0.0, t0=1.0)  # mu_4 = 1 / (3 - 1)

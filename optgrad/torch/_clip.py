@@ -69,6 +69,15 @@ def clip_grad_norm(
     ``1e-6`` and leaves gradients whose norm is below ``max_norm`` untouched; it handles only
     the 2-norm.
 
+    Args:
+        max_norm: the largest allowed total norm of the gradients.
+        norm_type: the order of the norm (``2.0`` by default, ``"inf"`` for the largest entry).
+        error_if_nonfinite: raise when the total norm is not finite (default ``False``).
+
+    Returns:
+        A :class:`optgrad.GradientTransformation`; its state records the measured norm or stays
+            empty.
+
     Example:
         >>> import jax.numpy as jnp, optgrad as og
         >>> tx = og.torch.clip_grad_norm(1.0)
@@ -103,6 +112,13 @@ def clip_grad_norm(
 def clip_grad_value(clip_value: float | jax.Array) -> GradientTransformation:
     r"""``torch.nn.utils.clip_grad_value_`` as a transformation: clamp every element into
     :math:`[-c, c]`, :math:`c` = ``clip_value``. The same as :func:`optgrad.clip`.
+
+    Args:
+        clip_value: the largest absolute value a gradient entry may keep.
+
+    Returns:
+        A :class:`optgrad.GradientTransformation`; its state records the measured norm or stays
+            empty.
 
     Example:
         >>> import jax.numpy as jnp, optgrad as og

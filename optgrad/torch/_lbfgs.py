@@ -284,6 +284,20 @@ def LBFGS(
     order differently. As in torch, the line search's bracket tolerance is fixed at
     ``1e-9`` (torch does not pass ``tolerance_change`` to it). Real parameters only.
 
+    Args:
+        lr: the learning rate :math:`\gamma`, a number or a schedule of the update count.
+        max_iter: the most inner iterations per step.
+        max_eval: the most loss evaluations per step (``None``: ``1.25 * max_iter``).
+        tolerance_grad: stop when the largest gradient entry falls below this.
+        tolerance_change: stop when the loss or the step changes by less than this.
+        history_size: the number of curvature pairs kept.
+        line_search_fn: ``"strong_wolfe"`` for a line search, ``None`` for fixed steps.
+
+    Returns:
+        A :class:`optgrad.GradientTransformation` whose state holds the hyperparameters (by torch's
+            names) and
+            the optimizer's buffers.
+
     References:
         Nocedal & Wright, *Numerical Optimization* (2nd ed., 2006), Algorithms 7.4, 7.5 and
         3.5/3.6; Liu & Nocedal (1989); Schmidt, minFunc (2005), which torch follows.

@@ -176,6 +176,22 @@ def Muon(
     torch's bit for bit; on large ones the order of float32 accumulation inside the products
     can differ (here and between torch's own kernels) and flip a bfloat16 rounding.
 
+    Args:
+        lr: the learning rate :math:`\gamma`, a number or a schedule of the update count.
+        weight_decay: the decay rate :math:`\lambda` (0 for none).
+        momentum: the momentum factor :math:`\mu` (0 for none).
+        nesterov: use Nesterov momentum.
+        ns_coefficients: the three coefficients of the Newton-Schulz iteration.
+        eps: the :math:`\epsilon` that keeps the denominator away from zero.
+        ns_steps: the number of Newton-Schulz iterations.
+        adjust_lr_fn: how the learning rate is scaled by the matrix shape (``None`` for torch's
+            default).
+
+    Returns:
+        A :class:`optgrad.GradientTransformation` whose state holds the hyperparameters (by torch's
+            names) and
+            the optimizer's buffers.
+
     Example:
         >>> import jax.numpy as jnp, optgrad as og
         >>> tx = og.torch.Muon(lr=0.1, weight_decay=0.0)

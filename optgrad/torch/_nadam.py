@@ -121,6 +121,24 @@ def NAdam(
     Differences from :func:`optgrad.nadam`: that is Optax's NAdam, with a constant momentum
     :math:`\beta_1` and no :math:`\Pi_t`; the trajectories differ.
 
+    Args:
+        lr: the learning rate :math:`\gamma`, a number or a schedule of the update count.
+        betas: the pair :math:`(\beta_1, \beta_2)` of moment decays.
+        eps: the :math:`\epsilon` that keeps the denominator away from zero.
+        weight_decay: the decay rate :math:`\lambda` (0 for none).
+        momentum_decay: the momentum-decay constant :math:`\psi`.
+        decoupled_weight_decay: decay the weights directly (AdamW-style) instead of through the
+            gradient.
+        foreach: accepted for torch compatibility; no effect.
+        maximize: ascend the objective instead of descending it (default ``False``).
+        capturable: accepted for torch compatibility; no effect.
+        differentiable: accepted for torch compatibility; no effect.
+
+    Returns:
+        A :class:`optgrad.GradientTransformation` whose state holds the hyperparameters (by torch's
+            names) and
+            the optimizer's buffers.
+
     Example:
         >>> import jax.numpy as jnp, optgrad as og
         >>> tx = og.torch.NAdam(lr=0.1)

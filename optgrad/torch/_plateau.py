@@ -100,6 +100,11 @@ def ReduceLROnPlateau(
       eps: non-negative; smaller reductions are skipped.
       steps_per_epoch: keyword-only positive integer, updates per plateau step.
 
+    Returns:
+        A :class:`optgrad.GradientTransformation` whose state holds the hyperparameters (by torch's
+            names) and
+            the optimizer's buffers.
+
     Example:
       >>> import jax.numpy as jnp, optgrad as og
       >>> from optgrad.torch import lr_scheduler

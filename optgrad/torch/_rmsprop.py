@@ -55,6 +55,23 @@ def RMSprop(
     ``eps`` outside the root (Optax inside), momentum before the learning rate (Optax after),
     ``weight_decay`` and ``maximize``.
 
+    Args:
+        lr: the learning rate :math:`\gamma`, a number or a schedule of the update count.
+        alpha: the exponent (ASGD) or smoothing constant (RMSprop) :math:`\alpha`.
+        eps: the :math:`\epsilon` that keeps the denominator away from zero.
+        weight_decay: the decay rate :math:`\lambda` (0 for none).
+        momentum: the momentum factor :math:`\mu` (0 for none).
+        centered: divide by the estimated standard deviation instead of the RMS.
+        capturable: accepted for torch compatibility; no effect.
+        foreach: accepted for torch compatibility; no effect.
+        maximize: ascend the objective instead of descending it (default ``False``).
+        differentiable: accepted for torch compatibility; no effect.
+
+    Returns:
+        A :class:`optgrad.GradientTransformation` whose state holds the hyperparameters (by torch's
+            names) and
+            the optimizer's buffers.
+
     Example:
         >>> import jax.numpy as jnp, optgrad as og
         >>> tx = og.torch.RMSprop(lr=0.01, alpha=0.75, eps=0.0)

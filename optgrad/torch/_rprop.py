@@ -108,6 +108,20 @@ def Rprop(
     Differences from Optax 0.2.8's ``scale_by_rprop``: that one returns the *previous* step's
     update (its first update is 0); torch, and this, move at the first step.
 
+    Args:
+        lr: the learning rate :math:`\gamma`, a number or a schedule of the update count.
+        etas: the pair (decrease factor, increase factor) of the step sizes.
+        step_sizes: the pair (smallest, largest) allowed step size.
+        capturable: accepted for torch compatibility; no effect.
+        foreach: accepted for torch compatibility; no effect.
+        maximize: ascend the objective instead of descending it (default ``False``).
+        differentiable: accepted for torch compatibility; no effect.
+
+    Returns:
+        A :class:`optgrad.GradientTransformation` whose state holds the hyperparameters (by torch's
+            names) and
+            the optimizer's buffers.
+
     Example:
         >>> import jax.numpy as jnp, optgrad as og
         >>> tx = og.torch.Rprop(lr=0.1)

@@ -20,7 +20,17 @@ from ._schedulers_base import _EpochSchedule, _Schedule, check_lr, choice
 @dataclasses.dataclass(frozen=True, repr=False)
 class CycledMomentum:
     """The momentum (or Adam's ``beta1``) that a cyclic scheduler writes into the optimizer:
-    a schedule ``count -> float32``, e.g. ``og.torch.SGD(lr=s, momentum=s.momentum)``."""
+    a schedule ``count -> float32``, e.g. ``og.torch.SGD(lr=s, momentum=s.momentum)``.
+
+    Args:
+        scheduler: the scheduler whose momentum cycle is read.
+
+    Example:
+        >>> from optgrad.torch import lr_scheduler
+        >>> s = lr_scheduler.OneCycleLR(1.0, total_steps=10, anneal_strategy="linear")
+        >>> round(float(lr_scheduler.CycledMomentum(s)(2)), 4)
+        0.85
+    """
 
     scheduler: Any
 
@@ -86,6 +96,22 @@ class CyclicLR(_CyclesMomentum, _EpochSchedule):
     Stricter than PyTorch: ``step_size_up``/``step_size_down`` must be positive integers,
     ``scale_mode`` one of ``'cycle'``, ``'iterations'``, ``gamma`` positive; the rates are
     scalars (PyTorch also takes one per parameter group).
+
+    Args:
+        base_lr: the lower learning-rate bound of the cycle.
+        max_lr: the upper (peak) learning-rate bound.
+        step_size_up: the number of steps of the increasing half-cycle.
+        step_size_down: the number of steps of the decreasing half-cycle (``None``:
+            ``step_size_up``).
+        mode: the policy (see above).
+        gamma: the multiplicative decay constant.
+        scale_fn: a custom amplitude scaling function (``None``: from ``mode``).
+        scale_mode: whether ``scale_fn`` reads the cycle (``"cycle"``) or the iteration
+            (``"iterations"``).
+        cycle_momentum: cycle the momentum inversely to the learning rate.
+        base_momentum: the lower momentum bound.
+        max_momentum: the upper momentum bound.
+        steps_per_epoch: the number of optimizer updates per epoch (default 1).
 
     Example:
       >>> from optgrad.torch import lr_scheduler
@@ -179,6 +205,20 @@ class OneCycleLR(_CyclesMomentum, _Schedule):
     Stricter than PyTorch: a phase of length 0 that PyTorch would divide by (e.g.
     ``pct_start * total_steps == 1``, or ``pct_start=1.0`` without ``three_phase``) is refused
     when built.
+
+    Args:
+        max_lr: the upper (peak) learning-rate bound.
+        total_steps: the length of the cycle in steps (or give ``epochs`` and ``steps_per_epoch``).
+        epochs: the number of epochs (with ``steps_per_epoch``).
+        steps_per_epoch: the number of optimizer updates per epoch (default 1).
+        pct_start: the fraction of the cycle spent increasing the learning rate.
+        anneal_strategy: ``"cos"`` or ``"linear"`` annealing.
+        cycle_momentum: cycle the momentum inversely to the learning rate.
+        base_momentum: the lower momentum bound.
+        max_momentum: the upper momentum bound.
+        div_factor: the initial learning rate is ``max_lr / div_factor``.
+        final_div_factor: the final learning rate is the initial one over this.
+        three_phase: use a third phase that anneals below the initial rate.
 
     Example:
       >>> from optgrad.torch import lr_scheduler

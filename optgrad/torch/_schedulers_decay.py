@@ -145,6 +145,12 @@ class ConstantLR(_FactorSchedule):
     by it at epoch ``total_iters``) and ``total_iters`` positive (with 0 PyTorch keeps
     ``lr * factor`` forever while its closed form says ``lr``).
 
+    Args:
+        lr: the learning rate :math:`\gamma`, a number or a schedule of the update count.
+        factor: the multiplicative factor applied to the learning rate.
+        total_iters: the number of epochs over which the factor applies.
+        steps_per_epoch: the number of optimizer updates per epoch (default 1).
+
     Example:
       >>> from optgrad.torch import lr_scheduler
       >>> schedule = lr_scheduler.ConstantLR(1.0, factor=0.5, total_iters=2)
@@ -175,6 +181,13 @@ class LinearLR(_FactorSchedule):
 
     with :math:`s` = ``start_factor`` in ``(0, 1]``, :math:`f` = ``end_factor`` in ``[0, 1]``,
     :math:`T` = ``total_iters`` (positive; stricter than PyTorch, which divides by it).
+
+    Args:
+        lr: the learning rate :math:`\gamma`, a number or a schedule of the update count.
+        start_factor: the factor applied at the first epoch.
+        end_factor: the factor reached after ``total_iters`` epochs.
+        total_iters: the number of epochs over which the factor applies.
+        steps_per_epoch: the number of optimizer updates per epoch (default 1).
 
     Example:
       >>> from optgrad.torch import lr_scheduler
@@ -209,6 +222,12 @@ class PolynomialLR(_FactorSchedule):
 
     Reaches 0 at epoch ``total_iters`` and stays there. ``power`` must be non-negative
     (PyTorch divides by zero for a negative one at epoch ``total_iters``).
+
+    Args:
+        lr: the learning rate :math:`\gamma`, a number or a schedule of the update count.
+        total_iters: the number of epochs over which the factor applies.
+        power: the exponent of the polynomial decay.
+        steps_per_epoch: the number of optimizer updates per epoch (default 1).
 
     Example:
       >>> from optgrad.torch import lr_scheduler
@@ -252,6 +271,11 @@ class LambdaLR(_EpochSchedule):
     float32 where PyTorch's runs in double precision: a factor such as ``0.95 ** epoch`` is
     then accurate to float32 rounding of ``epoch * log(0.95)`` (use
     :class:`ExponentialLR` or :class:`MultiplicativeLR` for exact long products).
+
+    Args:
+        lr: the learning rate :math:`\gamma`, a number or a schedule of the update count.
+        lr_lambda: a function of the epoch returning the factor applied to ``lr``.
+        steps_per_epoch: the number of optimizer updates per epoch (default 1).
 
     Example:
       >>> import jax.numpy as jnp

@@ -53,6 +53,22 @@ def SGD(
     Differences from :func:`optgrad.sgd`: torch's names and defaults (``lr=1e-3``), ``dampening``,
     ``maximize``, and ``weight_decay`` held in the state even when 0.
 
+    Args:
+        lr: the learning rate :math:`\gamma`, a number or a schedule of the update count.
+        momentum: the momentum factor :math:`\mu` (0 for none).
+        dampening: the dampening :math:`\tau` of the momentum, in ``[0, 1]``.
+        weight_decay: the decay rate :math:`\lambda` (0 for none).
+        nesterov: use Nesterov momentum.
+        maximize: ascend the objective instead of descending it (default ``False``).
+        foreach: accepted for torch compatibility; no effect.
+        differentiable: accepted for torch compatibility; no effect.
+        fused: accepted for torch compatibility; no effect.
+
+    Returns:
+        A :class:`optgrad.GradientTransformation` whose state holds the hyperparameters (by torch's
+            names) and
+            the optimizer's buffers.
+
     Example:
         >>> import jax.numpy as jnp, optgrad as og
         >>> tx = og.torch.SGD(lr=0.1, momentum=0.9)

@@ -103,6 +103,17 @@ def SparseAdam(
     parameters only (torch refuses complex ones). As in torch, ``lr`` and ``eps`` must be
     positive.
 
+    Args:
+        lr: the learning rate :math:`\gamma`, a number or a schedule of the update count.
+        betas: the pair :math:`(\beta_1, \beta_2)` of moment decays.
+        eps: the :math:`\epsilon` that keeps the denominator away from zero.
+        maximize: ascend the objective instead of descending it (default ``False``).
+
+    Returns:
+        A :class:`optgrad.GradientTransformation` whose state holds the hyperparameters (by torch's
+            names) and
+            the optimizer's buffers.
+
     Example:
         >>> import jax.numpy as jnp, optgrad as og
         >>> tx = og.torch.SparseAdam(lr=0.1)

@@ -117,6 +117,13 @@ def get(state: Any, name: str) -> Any:
     For a hyperparameter this is the value the most recent update used (before any update, the
     value the first update will use), whether it was given as a constant or a schedule.
 
+    Args:
+        state: an optimizer state (or any tree of named entries).
+        name: the entry's name, or a ``/``-separated suffix of its path.
+
+    Returns:
+        The entry: an array for a hyperparameter or statistic, a tree for a buffer.
+
     Example:
         >>> import jax.numpy as jnp, optgrad as og
         >>> tx = og.adam(og.linear_schedule(1.0, 0.0, 10))
@@ -139,6 +146,13 @@ def set(state: Any, **values: Any) -> Any:  # noqa: A001 - mirrors `get`
     every later update. A *scheduled* hyperparameter is recomputed from the step count at each
     update, so setting it changes only what :func:`get` reports until the next update; to change
     a schedule, build the optimizer again with the new schedule (its state is compatible).
+
+    Args:
+        state: an optimizer state.
+        **values: new values, keyed by entry name.
+
+    Returns:
+        A state of the same structure, shapes and dtypes as ``state``.
 
     Example:
         >>> import jax.numpy as jnp, optgrad as og

@@ -75,6 +75,14 @@ def _keep_dtype(result: jax.Array, like: jax.Array) -> jax.Array:
 def add(tree_x: Any, tree_y: Any, *other_trees: Any) -> Any:
     """The leafwise sum of two or more trees of the same structure (NumPy type promotion).
 
+    Args:
+        tree_x: the first tree.
+        tree_y: a tree of the same structure.
+        *other_trees: further trees of that structure, added in turn.
+
+    Returns:
+        A tree of that structure holding the leafwise sums.
+
     Example:
         >>> import jax.numpy as jnp, optgrad as og
         >>> og.tree.add({"a": jnp.ones(2)}, {"a": jnp.ones(2)}, {"a": jnp.ones(2)})["a"].tolist()
@@ -86,19 +94,58 @@ def add(tree_x: Any, tree_y: Any, *other_trees: Any) -> Any:
 
 
 def sub(tree_x: Any, tree_y: Any) -> Any:
-    """The leafwise difference ``tree_x - tree_y``."""
+    """The leafwise difference ``tree_x - tree_y``.
+
+    Args:
+        tree_x: the tree subtracted from.
+        tree_y: the tree subtracted, of the same structure.
+
+    Returns:
+        A tree of that structure holding the differences.
+
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> og.tree.sub({"w": jnp.array([3.0, 1.0])}, {"w": jnp.array([1.0, 2.0])})["w"].tolist()
+        [2.0, -1.0]
+    """
     _check_like("optgrad.tree.sub", tree_x, tree_y)
     return jax.tree.map(lambda x, y: x - y, tree_x, tree_y)
 
 
 def mul(tree_x: Any, tree_y: Any) -> Any:
-    """The leafwise (Hadamard) product ``tree_x * tree_y``."""
+    """The leafwise (Hadamard) product ``tree_x * tree_y``.
+
+    Args:
+        tree_x: the first tree.
+        tree_y: a tree of the same structure.
+
+    Returns:
+        A tree of that structure holding the products.
+
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> og.tree.mul({"w": jnp.array([2.0, 3.0])}, {"w": jnp.array([0.5, 2.0])})["w"].tolist()
+        [1.0, 6.0]
+    """
     _check_like("optgrad.tree.mul", tree_x, tree_y)
     return jax.tree.map(lambda x, y: x * y, tree_x, tree_y)
 
 
 def div(tree_x: Any, tree_y: Any) -> Any:
-    """The leafwise quotient ``tree_x / tree_y``."""
+    """The leafwise quotient ``tree_x / tree_y``.
+
+    Args:
+        tree_x: the numerator tree.
+        tree_y: the denominator tree, of the same structure.
+
+    Returns:
+        A tree of that structure holding the quotients.
+
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> og.tree.div({"w": jnp.array([3.0, 1.0])}, {"w": jnp.array([2.0, 4.0])})["w"].tolist()
+        [1.5, 0.25]
+    """
     _check_like("optgrad.tree.div", tree_x, tree_y)
     return jax.tree.map(lambda x, y: x / y, tree_x, tree_y)
 
@@ -108,6 +155,13 @@ def scale(scalar: Any, tree: Any) -> Any:
 
     A float32 ``scalar`` does not promote a bfloat16 tree (unlike ``scalar * x``); a complex
     scalar makes real leaves complex.
+
+    Args:
+        scalar: the factor :math:`\alpha`, a scalar (possibly traced).
+        tree: the tree to scale.
+
+    Returns:
+        A tree of the same structure holding :math:`\alpha x`.
 
     Example:
         >>> import jax.numpy as jnp, optgrad as og
@@ -119,6 +173,14 @@ def scale(scalar: Any, tree: Any) -> Any:
 
 def add_scale(tree_x: Any, scalar: Any, tree_y: Any) -> Any:
     r""":math:`x + \alpha y` leaf by leaf (an "axpy"); the scalar does not promote the leaves.
+
+    Args:
+        tree_x: the tree :math:`x`.
+        scalar: the factor :math:`\alpha`, a scalar (possibly traced).
+        tree_y: the tree :math:`y`, of the structure of ``tree_x``.
+
+    Returns:
+        A tree of that structure holding :math:`x + \alpha y`, leaves in the dtypes of ``tree_x``.
 
     Example:
         >>> import jax.numpy as jnp, optgrad as og
@@ -137,7 +199,21 @@ def add_scale(tree_x: Any, scalar: Any, tree_y: Any) -> Any:
 
 def clip(tree: Any, min_value: Any = None, max_value: Any = None) -> Any:
     """Every element clipped to ``[min_value, max_value]`` (``None``: unbounded on that side);
-    each leaf keeps its dtype."""
+    each leaf keeps its dtype.
+
+    Args:
+        tree: the tree to clip.
+        min_value: the lower bound, a scalar; ``None`` (default) for no lower bound.
+        max_value: the upper bound, a scalar; ``None`` (default) for no upper bound.
+
+    Returns:
+        A tree of the same structure and dtypes with clipped elements.
+
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> og.tree.clip({"w": jnp.array([-2.0, 0.5, 3.0])}, -1.0, 1.0)["w"].tolist()
+        [-1.0, 0.5, 1.0]
+    """
     return jax.tree.map(
         lambda x: jnp.clip(x, min_value, max_value).astype(jnp.asarray(x).dtype), tree
     )
@@ -148,6 +224,15 @@ def where(condition: Any, tree_x: Any, tree_y: Any) -> Any:
 
     ``condition`` is either one boolean (scalar or broadcastable array) used for every leaf, or a
     tree of booleans with the structure of ``tree_x``.
+
+    Args:
+        condition: one boolean (scalar or broadcastable array), or a tree of booleans
+            shaped like ``tree_x``.
+        tree_x: the values taken where ``condition`` holds.
+        tree_y: the values taken elsewhere, of the structure of ``tree_x``.
+
+    Returns:
+        A tree of the structure of ``tree_x``.
 
     Example:
         >>> import jax.numpy as jnp, optgrad as og
@@ -168,17 +253,53 @@ def where(condition: Any, tree_x: Any, tree_y: Any) -> Any:
 
 
 def conj(tree: Any) -> Any:
-    """The complex conjugate of every leaf (real leaves unchanged)."""
+    """The complex conjugate of every leaf (real leaves unchanged).
+
+    Args:
+        tree: a tree of real or complex arrays.
+
+    Returns:
+        A tree of the same structure holding the conjugates.
+
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> og.tree.conj({"z": jnp.array([1.0 + 2.0j])})["z"].tolist()
+        [(1-2j)]
+    """
     return jax.tree.map(jnp.conj, tree)
 
 
 def real(tree: Any) -> Any:
-    """The real part of every leaf."""
+    """The real part of every leaf.
+
+    Args:
+        tree: a tree of real or complex arrays.
+
+    Returns:
+        A tree of the same structure with real leaves.
+
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> og.tree.real({"z": jnp.array([1.0 + 2.0j])})["z"].tolist()
+        [1.0]
+    """
     return jax.tree.map(jnp.real, tree)
 
 
 def size(tree: Any) -> int:
-    """The number of elements in all the leaves (a Python int, known when tracing)."""
+    """The number of elements in all the leaves (a Python int, known when tracing).
+
+    Args:
+        tree: any tree of arrays (or ``jax.ShapeDtypeStruct``).
+
+    Returns:
+        A Python ``int``.
+
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> og.tree.size({"a": jnp.ones((2, 3)), "b": jnp.ones(4)})
+        10
+    """
     return builtins.sum(int(jnp.size(x)) for x in jax.tree.leaves(tree))
 
 
@@ -187,6 +308,14 @@ def size(tree: Any) -> int:
 
 def sum(tree: Any, *, axis_name: AxisName = None) -> jax.Array:  # noqa: A001 - Optax's name
     r""":math:`\sum_i x_i` over every element of every leaf; floats accumulate in >= float32.
+
+    Args:
+        tree: any tree of arrays.
+        axis_name: a named axis over which the leaves are shards (``psum``); ``None`` (default):
+            none.
+
+    Returns:
+        A scalar array.
 
     Example:
         >>> import jax.numpy as jnp, optgrad as og
@@ -200,6 +329,14 @@ def sum(tree: Any, *, axis_name: AxisName = None) -> jax.Array:  # noqa: A001 - 
 def vdot(tree_x: Any, tree_y: Any, *, axis_name: AxisName = None) -> jax.Array:
     r"""The inner product :math:`\langle x, y\rangle = \sum_i \bar x_i y_i` of two trees taken as
     vectors (the first argument conjugated, as in ``jnp.vdot``); accumulates in >= float32.
+
+    Args:
+        tree_x: the first tree (conjugated).
+        tree_y: a tree of the same structure.
+        axis_name: a named axis over which the leaves are shards; ``None`` (default) for none.
+
+    Returns:
+        A scalar array.
 
     Example:
         >>> import jax.numpy as jnp, optgrad as og
@@ -217,13 +354,41 @@ def vdot(tree_x: Any, tree_y: Any, *, axis_name: AxisName = None) -> jax.Array:
 
 
 def max(tree: Any, *, axis_name: AxisName = None) -> jax.Array:  # noqa: A001 - Optax's name
-    """The largest element of the tree (``-inf`` for a tree without leaves)."""
+    """The largest element of the tree (``-inf`` for a tree without leaves).
+
+    Args:
+        tree: any tree of real arrays.
+        axis_name: a named axis over which the leaves are shards (``pmax``); ``None`` (default):
+            none.
+
+    Returns:
+        A scalar array.
+
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> float(og.tree.max({"a": jnp.array([1.0, 5.0]), "b": jnp.array(-2.0)}))
+        5.0
+    """
     parts = [jnp.max(x) for x in _leaves(tree)]
     return _across(_combine(parts, jnp.max, -jnp.inf), axis_name, jax.lax.pmax)
 
 
 def min(tree: Any, *, axis_name: AxisName = None) -> jax.Array:  # noqa: A001 - Optax's name
-    """The smallest element of the tree (``inf`` for a tree without leaves)."""
+    """The smallest element of the tree (``inf`` for a tree without leaves).
+
+    Args:
+        tree: any tree of real arrays.
+        axis_name: a named axis over which the leaves are shards (``pmin``); ``None`` (default):
+            none.
+
+    Returns:
+        A scalar array.
+
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> float(og.tree.min({"a": jnp.array([1.0, 5.0]), "b": jnp.array(-2.0)}))
+        -2.0
+    """
     parts = [jnp.min(x) for x in _leaves(tree)]
     return _across(_combine(parts, jnp.min, jnp.inf), axis_name, jax.lax.pmin)
 
@@ -234,6 +399,13 @@ def sum_of_squares(tree: Any, *, axis_name: AxisName = None) -> jax.Array:
     The per-leaf partial sums are stacked and reduced once, so the reduction is balanced rather
     than a chain of ``len(leaves)`` dependent additions. With ``axis_name``, the partial sums of
     the shards are added over that named axis (``lax.psum``).
+
+    Args:
+        tree: any tree of arrays.
+        axis_name: a named axis over which the leaves are shards; ``None`` (default) for none.
+
+    Returns:
+        A scalar array in float32 or wider.
 
     Example:
         >>> import jax.numpy as jnp, optgrad as og
@@ -275,6 +447,15 @@ def norm(
     same ``norm_type``. ``squared=True`` returns :math:`\lVert x\rVert_p^2` (without a square
     root for ``ord=2``). With ``axis_name``, leaves are shards of a larger tree and the norm is
     the one of the whole tree (partial sums ``psum``-ed, maxima ``pmax``-ed over the axis).
+
+    Args:
+        tree: any tree of arrays.
+        ord: the order :math:`p` (default 2), or ``inf`` / ``"inf"``.
+        squared: return the norm squared (default ``False``).
+        axis_name: a named axis over which the leaves are shards; ``None`` (default) for none.
+
+    Returns:
+        A scalar array (float32 or wider).
 
     Example:
         >>> import jax.numpy as jnp, optgrad as og

@@ -25,6 +25,13 @@ def zeros_like(tree: Any, dtype: Any = None) -> Any:
     on the host without compiling one program per shape, so this is cheap on trees with
     thousands of leaves. Works on arrays and ``jax.ShapeDtypeStruct``.
 
+    Args:
+        tree: the tree whose leaf shapes (and placements) are copied.
+        dtype: the dtype of the new leaves; ``None`` (default) keeps each leaf's own.
+
+    Returns:
+        A tree of the structure of ``tree`` filled with zeros.
+
     Example:
         >>> import jax.numpy as jnp, optgrad as og
         >>> og.tree.zeros_like({"w": jnp.ones(2, jnp.bfloat16)})["w"].dtype
@@ -34,12 +41,33 @@ def zeros_like(tree: Any, dtype: Any = None) -> Any:
 
 
 def ones_like(tree: Any, dtype: Any = None) -> Any:
-    """Ones shaped like every leaf of ``tree``; see :func:`zeros_like`."""
+    """Ones shaped like every leaf of ``tree``; see :func:`zeros_like`.
+
+    Args:
+        tree: the tree whose leaf shapes are copied.
+        dtype: the dtype of the new leaves; ``None`` (default) keeps each leaf's own.
+
+    Returns:
+        A tree of the structure of ``tree`` filled with ones.
+
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> og.tree.ones_like({"w": jnp.zeros(2)})["w"].tolist()
+        [1.0, 1.0]
+    """
     return full_like(tree, 1, dtype)
 
 
 def full_like(tree: Any, fill_value: Any, dtype: Any = None) -> Any:
     """``fill_value`` (a scalar, possibly traced) shaped like every leaf; see :func:`zeros_like`.
+
+    Args:
+        tree: the tree whose leaf shapes are copied.
+        fill_value: the scalar value of every element.
+        dtype: the dtype of the new leaves; ``None`` (default) keeps each leaf's own.
+
+    Returns:
+        A tree of the structure of ``tree`` filled with ``fill_value``.
 
     Example:
         >>> import jax.numpy as jnp, optgrad as og
@@ -54,6 +82,13 @@ def full_like(tree: Any, fill_value: Any, dtype: Any = None) -> Any:
 def cast(tree: Any, dtype: Any) -> Any:
     """Every leaf cast to ``dtype``; ``dtype=None`` returns ``tree`` unchanged.
 
+    Args:
+        tree: any tree of arrays.
+        dtype: the target dtype, or ``None`` to keep the tree as it is.
+
+    Returns:
+        The tree with every leaf in ``dtype``.
+
     Example:
         >>> import jax.numpy as jnp, optgrad as og
         >>> og.tree.cast({"w": jnp.ones(2)}, jnp.bfloat16)["w"].dtype
@@ -65,7 +100,20 @@ def cast(tree: Any, dtype: Any) -> Any:
 
 
 def cast_like(tree: Any, other_tree: Any) -> Any:
-    """Every leaf of ``tree`` cast to the dtype of the matching leaf of ``other_tree``."""
+    """Every leaf of ``tree`` cast to the dtype of the matching leaf of ``other_tree``.
+
+    Args:
+        tree: the tree to cast.
+        other_tree: a tree of the same structure whose leaf dtypes are copied.
+
+    Returns:
+        ``tree`` with each leaf in the dtype of its counterpart in ``other_tree``.
+
+    Example:
+        >>> import jax.numpy as jnp, optgrad as og
+        >>> og.tree.cast_like({"w": jnp.ones(2)}, {"w": jnp.zeros(2, jnp.int32)})["w"].tolist()
+        [1, 1]
+    """
     def_x, def_y = jax.tree.structure(tree), jax.tree.structure(other_tree)
     if def_x != def_y:
         raise ValueError(
@@ -83,6 +131,14 @@ def dtype(tree: Any, mixed_dtype_handler: str | None = None) -> Any:
     ``"highest"`` / ``"lowest"`` give the leaf dtype that every other promotes to / from
     (an error if the dtypes are not ordered by promotion, e.g. int32 and uint32). A tree without
     leaves has JAX's default float dtype.
+
+    Args:
+        tree: the tree whose leaf dtype is read.
+        mixed_dtype_handler: ``None`` (default), ``"promote"``, ``"highest"`` or
+            ``"lowest"``, as above.
+
+    Returns:
+        A NumPy ``dtype``.
 
     Example:
         >>> import jax.numpy as jnp, optgrad as og
@@ -121,6 +177,13 @@ def dtype(tree: Any, mixed_dtype_handler: str | None = None) -> Any:
 def split_key_like(rng_key: jax.Array, target_tree: Any) -> Any:
     """One independent PRNG key per leaf of ``target_tree``, in a tree of its structure.
 
+    Args:
+        rng_key: the PRNG key to split.
+        target_tree: the tree whose structure is copied.
+
+    Returns:
+        A tree of the structure of ``target_tree`` holding one key per leaf.
+
     Example:
         >>> import jax, jax.numpy as jnp, optgrad as og
         >>> keys = og.tree.split_key_like(jax.random.key(0), {"a": jnp.ones(2), "b": jnp.ones(3)})
@@ -143,6 +206,16 @@ def random_like(
     Each leaf gets its own key (:func:`split_key_like`); ``dtype`` defaults to each leaf's own.
     ``sampler`` is any ``jax.random`` function with that signature (``normal``, ``uniform``,
     ``rademacher``...), or a ``functools.partial`` of one.
+
+    Args:
+        rng_key: a PRNG key, split once per leaf.
+        target_tree: the tree whose structure and shapes are copied.
+        sampler: a ``jax.random`` function ``(key, shape, dtype) -> array``;
+            ``jax.random.normal`` by default.
+        dtype: the dtype of the samples; ``None`` (default) keeps each leaf's own.
+
+    Returns:
+        A tree of the structure of ``target_tree`` holding the samples.
 
     Example:
         >>> import jax, jax.numpy as jnp, optgrad as og

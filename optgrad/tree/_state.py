@@ -18,6 +18,13 @@ def get_all_with_path(state: Any, name: str) -> list[tuple[str, Any]]:
     path suffix (``"inner_state/0/count"``). Paths run from the root of ``state``; entries in
     the order of a depth-first walk. No match gives an empty list.
 
+    Args:
+        state: an optimizer state.
+        name: the entry's name, or a ``/``-separated path suffix.
+
+    Returns:
+        A list of ``(path, value)`` pairs, empty when nothing matches.
+
     Example:
         >>> import jax.numpy as jnp, optgrad as og
         >>> tx = og.chain(og.scale_by_adam(), og.scale_by_adam())
@@ -72,6 +79,18 @@ def map_params(
 
     The typical use: derive the shardings (or ``PartitionSpec``s) of an optimizer state from
     those of the params, for ``jax.jit(..., out_shardings=...)``.
+
+    Args:
+        initable: the :class:`optgrad.GradientTransformation` (or function
+            ``params -> state``) that built ``state``.
+        fn: the function applied to the leaves of each subtree that mirrors the params.
+        state: the state to map over (arrays or ``jax.ShapeDtypeStruct``).
+        *rest: further trees of the params' structure, passed to ``fn`` leaf by leaf.
+        transform_non_params: applied to every other leaf; ``None`` (default) keeps it.
+        is_leaf: passed on to ``jax.tree.map``; ``None`` by default.
+
+    Returns:
+        A tree of the structure of ``state`` with the mapped leaves.
 
     Example:
         >>> import jax, jax.numpy as jnp, optgrad as og
