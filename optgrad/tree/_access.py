@@ -45,7 +45,10 @@ def _find(state: Any, name: str, call: str) -> Path:
     if not isinstance(name, str) or not name:
         raise TypeError(f"{call}: a name must be a non-empty string, got {name!r}")
     query = tuple(name.strip("/").split("/"))
-    found = [path for path, _ in _walk(state) if _matches(path, query)]
+    if name.startswith("/"):  # an absolute path: from the root of the state, exactly
+        found = [path for path, _ in _walk(state) if tuple(map(str, path)) == query]
+    else:
+        found = [path for path, _ in _walk(state) if _matches(path, query)]
     if not found:
         names = sorted({str(path[-1]) for path, _ in _walk(state) if isinstance(path[-1], str)})
         listing = ", ".join(names) if names else "none (the state holds no named entries)"
@@ -57,9 +60,19 @@ def _find(state: Any, name: str, call: str) -> Path:
         paths = ", ".join(repr(_format(p)) for p in found)
         raise KeyError(
             f"{call}: the name {name!r} is ambiguous, it names {len(found)} entries: {paths}. "
-            f"Pass a longer path suffix, e.g. {_format(found[0])!r}."
+            f"Pass a longer path suffix, e.g. {_unique_suffix(found[0], found)!r}, or an "
+            "absolute path starting with '/'."
         )
     return found[0]
+
+
+def _unique_suffix(path: Path, found: list[Path]) -> str:
+    """The shortest suffix of ``path`` that names it alone among ``found``; the absolute path
+    (``/``-prefixed) when every suffix also ends another path."""
+    for k in range(1, len(path) + 1):
+        if sum(_matches(p, tuple(map(str, path[-k:]))) for p in found) == 1:
+            return _format(path[-k:])
+    return "/" + _format(path)
 
 
 def _at(node: Any, path: Path) -> Any:
@@ -119,7 +132,8 @@ def get(state: Any, name: str) -> Any:
 
     Args:
         state: an optimizer state (or any tree of named entries).
-        name: the entry's name, or a ``/``-separated suffix of its path.
+        name: the entry's name, a ``/``-separated suffix of its path, or its absolute path
+            from the root of the state when it starts with ``/`` (``"/count"``).
 
     Returns:
         The entry: an array for a hyperparameter or statistic, a tree for a buffer.

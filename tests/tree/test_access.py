@@ -56,3 +56,14 @@ def test_set_a_tuple_hyperparameter():
 def test_names_must_be_strings(state):
     with pytest.raises(TypeError, match="non-empty string"):
         og.tree.get(state, 3)
+
+
+def test_an_absolute_path_names_an_entry_that_every_suffix_leaves_ambiguous():
+    """``adamw``'s own step count is ``count`` at the root, and ``count`` also ends the inner
+    counts' paths: only ``/count`` names it alone, and the error says so."""
+    state = og.adamw(1e-3).init({"a": jnp.ones(2)})
+    with pytest.raises(KeyError, match=r"ambiguous.*e\.g\. '/count'"):
+        og.tree.get(state, "count")
+    assert og.tree.get(state, "/count") is state.count
+    assert int(og.tree.set(state, **{"/count": 3}).count) == 3
+    assert int(og.tree.get(og.tree.set(state, **{"/count": 3}), "inner_state/0/count")) == 0
