@@ -61,6 +61,12 @@ def _filled(x: Any, value: Any, dtype: Any) -> jax.Array:
     # the parameter is, since jit caches on commitment and a mismatch would retrace.
     if sharding is not None and getattr(x, "committed", getattr(x, "_committed", True)):
         return jax.device_put(host, sharding)
+    if isinstance(x, jax.Array):
+        # Uncommitted like its parameter. ``device_put`` without a target compiles nothing;
+        # ``jnp.asarray(host)`` compiles a staging program per shape in JAX 0.10 (15 s of
+        # ``init`` on 2000 differently shaped leaves).
+        return jax.device_put(host)
+    # A shape without a placement (``eval_shape``): placed like any new array in this context.
     return jnp.asarray(host)
 
 

@@ -53,7 +53,7 @@ def _memory_like(x: Any, memory_size: int) -> jax.Array:
     if isinstance(sharding, NamedSharding) and getattr(x, "committed", True):
         spec = PartitionSpec(None, *sharding.spec)
         return jax.device_put(host, NamedSharding(sharding.mesh, spec))
-    return jnp.asarray(host)
+    return jax.device_put(host) if isinstance(x, jax.Array) else jnp.asarray(host)
 
 
 def _slot(memory: Any, index: jax.Array) -> Any:
