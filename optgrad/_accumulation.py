@@ -66,6 +66,27 @@ def trace(
     call = "optgrad.trace"
     _check.non_negative(call, "decay", decay)
     _check.number(call, "dampening", dampening, low=0.0, high=1.0)
+    return scaled_trace(decay, nesterov, accumulator_dtype, dampening=dampening, call=call)
+
+
+def scaled_trace(
+    decay: float | jax.Array,
+    nesterov: bool = False,
+    accumulator_dtype: Any = None,
+    *,
+    dampening: float | jax.Array = 0.0,
+    out_scale: float | jax.Array | None = None,
+    call: str = "optgrad.trace",
+) -> GradientTransformation:
+    """:func:`trace`, its output multiplied by ``out_scale`` (a scalar) when one is given.
+
+    ``chain(add_decayed_weights(wd), trace(mu, nesterov=True), scale(-lr))`` computes
+    ``g + wd * p`` once and uses it twice (in the buffer and in ``g + mu * b``); XLA:CPU then
+    writes it out as a parameter-sized temporary instead of recomputing it in both loops. With
+    the scale applied to each term here, ``-lr * g + (-lr * mu) * b``, every use of the incoming
+    update is a product with a scalar and the whole step stays two loops with no temporary
+    (``tests/test_step_memory.py``). Same arithmetic up to float32 rounding of the last product.
+    """
     accumulator_dtype = canonical_dtype(accumulator_dtype)
 
     def init_fn(params):
@@ -81,10 +102,20 @@ def trace(
             return jnp.where(first, g, mu * b + keep * g).astype(b.dtype)
 
         new_trace = jax.tree.map(buffer, updates, state.trace)
-        if nesterov:
-            out = jax.tree.map(lambda g, b: (g + mu * b).astype(g.dtype), updates, new_trace)
+        if out_scale is None:
+            if nesterov:
+                out = jax.tree.map(lambda g, b: (g + mu * b).astype(g.dtype), updates, new_trace)
+            else:
+                out = jax.tree.map(lambda g, b: b.astype(g.dtype), updates, new_trace)
         else:
-            out = jax.tree.map(lambda g, b: b.astype(g.dtype), updates, new_trace)
+            c = as_scalar(out_scale)
+            if nesterov:
+                c_mu = c * mu
+                out = jax.tree.map(
+                    lambda g, b: (c * g + c_mu * b).astype(g.dtype), updates, new_trace
+                )
+            else:
+                out = jax.tree.map(lambda g, b: (c * b).astype(g.dtype), updates, new_trace)
         return out, TraceState(safe_increment(state.count), new_trace)
 
     return GradientTransformation(init_fn, update_fn)

@@ -8,7 +8,8 @@ the speed itself is measured in ``benchmarks/``.
 
 Not listed, because they materialize a temporary today (``benchmarks/README.md`` has the table):
 coupled weight decay (``add_decayed_weights`` before ``trace`` or an adaptive denominator, as in
-``og.torch.SGD``, ``Adagrad``, ``RMSprop``, ``Adadelta``): XLA:CPU does not duplicate
+``og.torch.Adagrad``, ``RMSprop``, ``Adadelta``; ``og.torch.SGD`` avoids it, see
+``optgrad._accumulation.scaled_trace``): XLA:CPU does not duplicate
 ``g + wd * p`` into both the state update and the parameter update, so it writes it out;
 moments stored in bfloat16 (the float32 moment feeds both the stored copy and the direction);
 trust ratios (``lamb``, ``lars``), which need the norm of the update before applying it; noise;
@@ -40,6 +41,8 @@ OPTIMIZERS = {
     "yogi": lambda: og.yogi(1e-3),
     "torch.Adam": lambda: og.torch.Adam(lr=1e-3),
     "torch.AdamW": lambda: og.torch.AdamW(lr=1e-3),
+    "torch.SGD_nesterov": lambda: og.torch.SGD(lr=1e-2, momentum=0.9, nesterov=True),
+    "torch.SGD_momentum_wd": lambda: og.torch.SGD(lr=1e-2, momentum=0.9, weight_decay=1e-4),
 }
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from .. import _check
-from .._accumulation import trace
-from .._base import GradientTransformation, ScalarOrSchedule
+from .._accumulation import scaled_trace
+from .._base import GradientTransformation, ScalarOrSchedule, identity
 from .._combine import chain
 from .._hyperparams import with_hyperparams
 from .._optimizers._common import check_hyperparams
@@ -102,9 +102,17 @@ def SGD(
 
     def build(lr, weight_decay, momentum=None, dampening=None):
         parts = [*maximize_first(maximize), add_decayed_weights(weight_decay)]
-        if momentum is not None:
-            parts.append(trace(momentum, nesterov, dampening=dampening))
-        parts.append(scale_by_learning_rate(lr))
-        return chain(*parts)
+        if momentum is None:
+            return chain(*parts, scale_by_learning_rate(lr))
+        if callable(lr):
+            return chain(
+                *parts,
+                scaled_trace(momentum, nesterov, dampening=dampening),
+                scale_by_learning_rate(lr),
+            )
+        # -lr folded into the momentum's output (no temporary for ``g + wd * p``, see
+        # ``scaled_trace``); ``identity`` keeps the state tree of the unfused chain.
+        buffer = scaled_trace(momentum, nesterov, dampening=dampening, out_scale=-lr)
+        return chain(*parts, buffer, identity())
 
     return with_hyperparams(build, **hyperparams)
