@@ -57,6 +57,40 @@ def add_derived_columns(rows: list[Row], bandwidth_gbs: float | None) -> None:
     mark_checksums(rows)
 
 
+PAIRED = ("step_ms", "vs_optax", "vs_torch_fused", "bound_fraction")
+TIMINGS = ("step_ms_min", "init_s", "trace_s", "compile_s", "first_step_s", "first_call_s")
+
+
+def merge_rounds(rounds: list[list[Row]]) -> list[Row]:
+    """One row per configuration: the median over rounds of every timing.
+
+    The ratios are medians of the ratios taken within each round (``vs_optax`` of round ``r``
+    divides by Optax's step of round ``r``), so a slow minute of a shared machine lands on
+    both sides of a ratio instead of on one implementation. A configuration that failed in
+    any round keeps the failed row. The per-round values stay in ``<field>_rounds``.
+    """
+    if len(rounds) == 1:
+        return rounds[0]
+    merged = []
+    for index, first in enumerate(rounds[0]):
+        same = [rows[index] for rows in rounds]
+        bad = [row for row in same if row["status"] != "ok"]
+        if bad:
+            merged.append(bad[0])
+            continue
+        row = dict(first)
+        for field in PAIRED + TIMINGS:
+            values = [r.get(field) for r in same]
+            row[f"{field}_rounds"] = values
+            present = [v for v in values if v is not None]
+            row[field] = statistics.median(present) if present else None
+        row["step_ms_all"] = [t for r in same for t in r.get("step_ms_all", [])]
+        row["other_load_cores"] = max(r.get("other_load_cores") or 0.0 for r in same)
+        row["checksum_ok"] = all(r.get("checksum_ok", True) for r in same)
+        merged.append(row)
+    return merged
+
+
 CHECKSUM_RTOL = 1e-3
 
 

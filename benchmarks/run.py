@@ -84,6 +84,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--impls", nargs="+", default=list(registry.IMPLEMENTATIONS), help="implementations"
     )
     parser.add_argument("--repeats", type=int, default=20, help="timed steady-state steps")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run the whole matrix this many times, one round after the other; a row then "
+        "reports the median over rounds, and its ratios are the median of the ratios taken "
+        "within each round (paired, so a slow period of the machine hits both sides)",
+    )
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps after the first")
     parser.add_argument(
         "--timeout", type=float, default=400.0, help="seconds per configuration subprocess"
@@ -304,7 +312,9 @@ def _describe_result(row: dict[str, Any]) -> str:
     return f"ok: step {row['step_ms']:.2f} ms, first call {row['first_call_s']:.2f} s"
 
 
-def run_all(args: argparse.Namespace, configs: list[Config]) -> list[dict[str, Any]]:
+def run_all(
+    args: argparse.Namespace, configs: list[Config], label: str = ""
+) -> list[dict[str, Any]]:
     rows = []
     for index, config in enumerate(configs, 1):
         start = time.perf_counter()
@@ -325,15 +335,19 @@ def run_all(args: argparse.Namespace, configs: list[Config]) -> list[dict[str, A
             **result,
         }
         rows.append(row)
-        label = f"{config.tree}/{config.optimizer}/{config.impl}"
-        print(f"[{index}/{len(configs)}] {label}: {_describe_result(row)}", file=sys.stderr)
+        name = f"{config.tree}/{config.optimizer}/{config.impl}"
+        print(f"{label}[{index}/{len(configs)}] {name}: {_describe_result(row)}", file=sys.stderr)
     return rows
 
 
 # --- the report ------------------------------------------------------------------------------
 
 
-def build_report(args, environment, configs, rows) -> dict[str, Any]:
+def build_report(args, environment, configs, rounds) -> dict[str, Any]:
+    """The JSON report; several rounds are merged row by row (``report.merge_rounds``)."""
+    for rows in rounds:
+        report.add_derived_columns(rows, environment["bandwidth"].get("bound_gbs"))
+    rows = report.merge_rounds(rounds)
     tree_names = list(dict.fromkeys(config.tree for config in configs))
     tree_specs = [trees.build_tree(name, args.quick) for name in tree_names]
     command = "python benchmarks/run.py " + shlex.join(sys.argv[1:])
@@ -345,6 +359,7 @@ def build_report(args, environment, configs, rows) -> dict[str, Any]:
             "bandwidth": environment["bandwidth"],
             "settings": {
                 "repeats": args.repeats,
+                "rounds": len(rounds),
                 "warmup": args.warmup,
                 "timeout_s": args.timeout,
                 "quick": args.quick,
@@ -370,7 +385,6 @@ def build_report(args, environment, configs, rows) -> dict[str, Any]:
         },
         "rows": rows,
     }
-    report.add_derived_columns(rows, environment["bandwidth"].get("bound_gbs"))
     return report_dict
 
 
@@ -405,11 +419,14 @@ def main(argv: list[str] | None = None) -> int:
     _print_machine(environment)
     gpu = environment["gpu"] and args.device == "auto"
     configs = plan(args, gpu)
-    rows = run_all(args, configs)
+    rounds = [
+        run_all(args, configs, label=f"round {r + 1}/{args.rounds} " if args.rounds > 1 else "")
+        for r in range(max(args.rounds, 1))
+    ]
     after = run_probe(args)["bandwidth"]
     environment["bandwidth"] = merge_bandwidth(environment["bandwidth"], after)
     _print_bandwidth(environment["bandwidth"])
-    report_dict = build_report(args, environment, configs, rows)
+    report_dict = build_report(args, environment, configs, rounds)
     print(report.format_report(report_dict), flush=True)
     report.write_json(report_dict, args.json)
     print(f"\nJSON report: {args.json}")

@@ -90,3 +90,34 @@ def test_slow_configurations_are_reported_not_fatal(tmp_path):
     assert rows["many", "sgd_nesterov", "optax"]["status"] == "skipped"
     assert rows["many", "sgd_nesterov", "optax_flatten"]["status"] == "timeout"
     assert all(row.get("step_ms") is None for row in rows.values())
+
+
+def test_rounds_merge_to_medians_and_paired_ratios():
+    from benchmarks import report
+
+    def row(impl, step, optax_step):
+        return {
+            "tree": "gpt",
+            "optimizer": "clip_adamw",
+            "impl": impl,
+            "status": "ok",
+            "step_ms": step,
+            "vs_optax": step / optax_step,
+            "step_ms_all": [step],
+        }
+
+    # The machine is twice as slow in round 2: both sides of the ratio see it.
+    rounds = [
+        [row("optgrad", 10.0, 20.0), row("optax", 20.0, 20.0)],
+        [row("optgrad", 20.0, 40.0), row("optax", 40.0, 40.0)],
+        [row("optgrad", 12.0, 20.0), row("optax", 20.0, 20.0)],
+    ]
+    merged = report.merge_rounds(rounds)
+    assert [r["impl"] for r in merged] == ["optgrad", "optax"]
+    assert merged[0]["step_ms"] == 12.0
+    assert merged[0]["step_ms_rounds"] == [10.0, 20.0, 12.0]
+    # Median of the per-round ratios (0.5, 0.5, 0.6), not 12 / 20.
+    assert merged[0]["vs_optax"] == 0.5
+    assert merged[0]["step_ms_all"] == [10.0, 20.0, 12.0]
+    failed = [dict(rounds[1][0], status="timeout"), rounds[1][1]]
+    assert report.merge_rounds([rounds[0], failed])[0]["status"] == "timeout"
