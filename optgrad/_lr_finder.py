@@ -40,7 +40,8 @@ def _loss_and_grad(loss_fn: Callable[..., Any], batches: Any, count: int):
     def evaluate(params: Any, step: jax.Array):
         if batches is None:
             return jax.value_and_grad(loss_fn)(params)
-        batch = jax.tree.map(lambda leaf: leaf[step % count], batches)
+        # ``jnp.asarray``: a NumPy batch cannot be indexed by the traced step.
+        batch = jax.tree.map(lambda leaf: jnp.asarray(leaf)[step % count], batches)
         return jax.value_and_grad(loss_fn)(params, batch)
 
     return evaluate

@@ -184,3 +184,17 @@ def test_sweep_without_batches_and_errors():
         og.lr_sweep(lambda w: jnp.sum(w), jnp.ones(2), None, [0.1])
     with pytest.raises(ValueError, match=r"^optgrad\.lr_sweep\(lrs=\.\.\.\) must be a non-empty"):
         og.lr_sweep(lambda w: jnp.sum(w), jnp.ones(2), None, [], num_steps=2)
+
+
+def test_numpy_batches_give_the_same_result_as_device_arrays():
+    loss, params, batches = _regression()
+    host = jax.tree.map(np.asarray, batches)
+    on_device = og.lr_finder(loss, params, batches, num_steps=12, min_lr=1e-4, max_lr=1.0)
+    on_host = og.lr_finder(loss, params, host, num_steps=12, min_lr=1e-4, max_lr=1.0)
+    np.testing.assert_array_equal(np.asarray(on_host.losses), np.asarray(on_device.losses))
+    lrs = jnp.array([1e-3, 1e-2])
+    sweep_host = og.lr_sweep(loss, params, host, lrs, og.sgd, num_steps=5)
+    sweep_device = og.lr_sweep(loss, params, batches, lrs, og.sgd, num_steps=5)
+    np.testing.assert_array_equal(
+        np.asarray(sweep_host.final_losses), np.asarray(sweep_device.final_losses)
+    )
