@@ -70,7 +70,6 @@ class Implementation:
     module: str = ""  # jax: the library module to import
     flatten: bool = False  # jax: wrap the transformation in optax.flatten
     packed: bool = False  # jax: params and grads packed once with og.pack (one buffer per dtype)
-    fused: bool = False  # jax: the step is og.fused_step (update + apply, chunk by chunk)
     kernel: dict = dataclasses.field(default_factory=dict)  # torch: foreach / fused kwargs
     # Trees on which this implementation takes minutes to init + compile (--skip-slow); on
     # the 2-core reference machine optgrad and optax take 1-4 minutes on "many".
@@ -83,16 +82,6 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
     ),
     "optgrad_packed": Implementation(
         "jax", "optgrad on og.pack(params), jit + donate", module="optgrad", packed=True
-    ),
-    "optgrad_fused": Implementation(
-        "jax", "og.fused_step, jit + donate", module="optgrad", fused=True, slow_trees=("many",)
-    ),
-    "optgrad_fused_packed": Implementation(
-        "jax",
-        "og.fused_step on og.pack(params), jit + donate",
-        module="optgrad",
-        packed=True,
-        fused=True,
     ),
     "optax": Implementation("jax", "Optax, jit + donate", module="optax", slow_trees=("many",)),
     "optax_flatten": Implementation(

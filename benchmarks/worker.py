@@ -124,7 +124,6 @@ class JaxRun:
         self.library = _import_library(impl.module)
         self.transformation = self._build(case, impl)
         self.packed = impl.packed
-        self.fused = impl.fused
         self.device = str(jax.devices()[0])
 
     def _build(self, case: registry.OptimizerCase, impl: registry.Implementation):
@@ -168,8 +167,6 @@ class JaxRun:
         self.state = self.jax.block_until_ready(self.transformation.init(self.params))
 
     def _step_fn(self, params, state, grads):
-        if self.fused:
-            return self.library.fused_step(self.transformation, grads, state, params)
         updates, state = self.transformation.update(grads, state, params)
         return self.library.apply_updates(params, updates), state
 

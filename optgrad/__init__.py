@@ -50,7 +50,6 @@ from ._constraints import keep_params_nonnegative as keep_params_nonnegative
 from ._eval_params import eval_params as eval_params
 from ._eval_params import register_eval_params as register_eval_params
 from ._flatten import flatten as flatten
-from ._fused import fused_step as fused_step
 from ._hyperparams import HyperparamsState as HyperparamsState
 from ._hyperparams import with_hyperparams as with_hyperparams
 from ._interop import to_optax as to_optax
