@@ -7,10 +7,12 @@ the state buffers it updates. This is a structural check on the compiled program
 the speed itself is measured in ``benchmarks/``.
 
 Not listed, because they materialize a temporary today (``benchmarks/README.md`` has the table):
-coupled weight decay (``add_decayed_weights`` before ``trace`` or an adaptive denominator, as in
-``og.torch.Adagrad``, ``RMSprop``, ``Adadelta``; ``og.torch.SGD`` avoids it, see
-``optgrad._accumulation.scaled_trace``): XLA:CPU does not duplicate
-``g + wd * p`` into both the state update and the parameter update, so it writes it out;
+coupled weight decay (``add_decayed_weights``) before an adaptive denominator that a momentum
+buffer or ``Adadelta``'s second accumulator reads (``og.torch.RMSprop(momentum>0)``,
+``og.torch.Adadelta``): XLA:CPU does not duplicate ``g + wd * p`` into both the state update
+and the division, so it writes it out (``og.torch.SGD``, ``og.torch.Adagrad`` and
+``og.torch.RMSprop`` without momentum avoid it by dividing a product with the learning rate,
+see ``optgrad.torch._optim.addcdiv_step`` and ``optgrad._accumulation.scaled_trace``);
 moments stored in bfloat16 (the float32 moment feeds both the stored copy and the direction);
 trust ratios (``lamb``, ``lars``), which need the norm of the update before applying it; noise;
 and the wrappers that branch with ``lax.cond`` (``MultiSteps``, ``monitor``), whose branches
@@ -43,6 +45,11 @@ OPTIMIZERS = {
     "torch.AdamW": lambda: og.torch.AdamW(lr=1e-3),
     "torch.SGD_nesterov": lambda: og.torch.SGD(lr=1e-2, momentum=0.9, nesterov=True),
     "torch.SGD_momentum_wd": lambda: og.torch.SGD(lr=1e-2, momentum=0.9, weight_decay=1e-4),
+    "torch.Adagrad_wd": lambda: og.torch.Adagrad(lr=1e-2, lr_decay=0.1, weight_decay=1e-4),
+    "torch.RMSprop_wd": lambda: og.torch.RMSprop(lr=1e-2, weight_decay=1e-4),
+    "torch.RMSprop_centered_wd": lambda: og.torch.RMSprop(
+        lr=1e-2, weight_decay=1e-4, centered=True
+    ),
 }
 
 

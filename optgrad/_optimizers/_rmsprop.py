@@ -37,6 +37,15 @@ def _denominator(variance, eps, eps_in_sqrt):
     return jnp.sqrt(variance + eps) if eps_in_sqrt else jnp.sqrt(variance) + eps
 
 
+def _variance(mu, nu, c=1.0):
+    """``nu - mu^2`` (each times the bias correction ``c``), clipped at 0.
+
+    It is >= 0 in exact arithmetic, but rounding can take it below 0 (with bias correction it
+    is exactly 0 at the first step), whose root is NaN.
+    """
+    return jnp.maximum(nu * c - abs_sq(mu * c), 0.0)
+
+
 def _check_rms(call, decay, eps, initial_scale):
     check_hyperparams(call, decay=("closed_unit", decay), eps=("nonneg", eps))
     check_hyperparams(call, initial_scale=("nonneg", initial_scale))
@@ -159,10 +168,7 @@ def scale_by_stddev(
         )
 
         def scaled(g, m, v):
-            # v - m^2 >= 0 in exact arithmetic, but rounding can take it below 0 (with
-            # bias_correction it is exactly 0 at the first step), whose root is NaN.
-            variance = jnp.maximum(v * c - abs_sq(m * c), 0.0)
-            return (g / _denominator(variance, e, eps_in_sqrt)).astype(g.dtype)
+            return (g / _denominator(_variance(m, v, c), e, eps_in_sqrt)).astype(g.dtype)
 
         updates = jax.tree.map(scaled, updates, mu, nu)
         return updates, ScaleByRStdDevState(count, mu, nu)

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import jax
+
 from .._base import GradientTransformation, ScalarOrSchedule
-from .._combine import chain
 from .._hyperparams import with_hyperparams
 from .._optimizers._adagrad import scale_by_rss
 from .._optimizers._common import check_hyperparams
+from .._optimizers._rmsprop import _denominator
 from .._scale import scale_by_learning_rate
 from .._weight_decay import add_decayed_weights
 from ..schedules import inverse_time_decay
-from ._optim import maximize_first
+from ._optim import addcdiv_step, maximize_first
 
 
 def Adagrad(
@@ -93,12 +95,15 @@ def Adagrad(
     )
 
     def build(lr, lr_decay, weight_decay, eps):
-        return chain(
-            *maximize_first(maximize),
-            add_decayed_weights(weight_decay),
+        return addcdiv_step(
+            call,
+            [*maximize_first(maximize), add_decayed_weights(weight_decay)],
             scale_by_rss(initial_accumulator_value, eps, eps_in_sqrt=False),
             # Evaluated at count = t - 1 updates so far: torch's lr / (1 + (t - 1) lr_decay).
             scale_by_learning_rate(inverse_time_decay(lr, lr_decay)),
+            lambda state: jax.tree.map(
+                lambda s: _denominator(s, eps, eps_in_sqrt=False), state.sum_of_squares
+            ),
         )
 
     return with_hyperparams(build, lr=lr, lr_decay=lr_decay, weight_decay=weight_decay, eps=eps)

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import jax
+
 from .._accumulation import trace
 from .._base import GradientTransformation, ScalarOrSchedule
 from .._combine import chain
 from .._hyperparams import with_hyperparams
 from .._optimizers._common import check_hyperparams
-from .._optimizers._rmsprop import scale_by_rms, scale_by_stddev
+from .._optimizers._rmsprop import _denominator, _variance, scale_by_rms, scale_by_stddev
 from .._scale import scale_by_learning_rate
 from .._weight_decay import add_decayed_weights
-from ._optim import keeps_buffer, maximize_first
+from ._optim import addcdiv_step, keeps_buffer, maximize_first
 
 
 def RMSprop(
@@ -97,14 +99,21 @@ def RMSprop(
     scaler = scale_by_stddev if centered else scale_by_rms
 
     def build(lr, alpha, eps, weight_decay, momentum=None):
-        parts = [
-            *maximize_first(maximize),
-            add_decayed_weights(weight_decay),
-            scaler(alpha, eps, 0.0, eps_in_sqrt=False),
-        ]
+        prefix = [*maximize_first(maximize), add_decayed_weights(weight_decay)]
+        accumulator = scaler(alpha, eps, 0.0, eps_in_sqrt=False)
         if momentum is not None:
-            parts.append(trace(momentum))
-        parts.append(scale_by_learning_rate(lr))
-        return chain(*parts)
+            # buf = momentum * buf + g / avg, then param -= lr * buf: the chain as it reads.
+            return chain(*prefix, accumulator, trace(momentum), scale_by_learning_rate(lr))
+
+        def denominator(state):
+            if centered:
+                return jax.tree.map(
+                    lambda m, v: _denominator(_variance(m, v), eps, eps_in_sqrt=False),
+                    state.mu,
+                    state.nu,
+                )
+            return jax.tree.map(lambda v: _denominator(v, eps, eps_in_sqrt=False), state.nu)
+
+        return addcdiv_step(call, prefix, accumulator, scale_by_learning_rate(lr), denominator)
 
     return with_hyperparams(build, **hyperparams)
