@@ -7,12 +7,12 @@ the state buffers it updates. This is a structural check on the compiled program
 the speed itself is measured in ``benchmarks/``.
 
 Not listed, because they materialize a temporary today (``benchmarks/README.md`` has the table):
-coupled weight decay (``add_decayed_weights``) before an adaptive denominator that a momentum
-buffer or ``Adadelta``'s second accumulator reads (``og.torch.RMSprop(momentum>0)``,
-``og.torch.Adadelta``): XLA:CPU does not duplicate ``g + wd * p`` into both the state update
-and the division, so it writes it out (``og.torch.SGD``, ``og.torch.Adagrad`` and
-``og.torch.RMSprop`` without momentum avoid it by dividing a product with the learning rate,
-see ``optgrad.torch._optim.addcdiv_step`` and ``optgrad._accumulation.scaled_trace``);
+coupled weight decay (``add_decayed_weights``) before an adaptive denominator whose quotient
+feeds a momentum buffer (``og.torch.RMSprop(momentum>0)``): XLA:CPU does not duplicate
+``g + wd * p`` into both the state update and the division, so it writes it out
+(``og.torch.SGD``, ``og.torch.Adagrad`` and ``og.torch.RMSprop`` without momentum avoid it by
+dividing a product with the learning rate, see ``optgrad.torch._optim.addcdiv_step`` and
+``optgrad._accumulation.scaled_trace``); ``adadelta``'s, not analysed yet;
 moments stored in bfloat16 (the float32 moment feeds both the stored copy and the direction);
 trust ratios (``lamb``, ``lars``), which need the norm of the update before applying it; noise;
 and the wrappers that branch with ``lax.cond`` (``MultiSteps``, ``monitor``), whose branches
